@@ -1,0 +1,34 @@
+//! `GET /internal/discover`: who is this key or user? GitLab Shell's welcome message.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+
+use gl_http::{ApiError, AppState, Params, ShellRequest};
+use gl_model::User;
+
+use crate::actor::Actor;
+
+/// `API::Entities::UserSafe`.
+#[derive(Debug, Serialize)]
+pub struct UserSafe {
+    id: i64,
+    username: String,
+    name: String,
+}
+
+impl From<User> for UserSafe {
+    fn from(user: User) -> Self {
+        Self { id: user.id, username: user.username, name: user.name }
+    }
+}
+
+/// Always 200: the user, or the JSON literal `null` when nobody matches.
+pub async fn discover(
+    _: ShellRequest,
+    State(state): State<AppState>,
+    params: Params,
+) -> Result<Json<Option<UserSafe>>, ApiError> {
+    let actor = Actor::from_params(&state.repo, &params).await?;
+    Ok(Json(actor.user.map(UserSafe::from)))
+}

@@ -1,0 +1,235 @@
+//! Request authentication for GitLab's internal API: the GitLab Shell JWT, and the digests and
+//! constant-time comparisons that every token check uses.
+
+use std::collections::HashSet;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// The header GitLab Shell and Gitaly put their JWT in (`Gitlab::Shell::API_HEADER`).
+pub const SHELL_API_HEADER: &str = "Gitlab-Shell-Api-Request";
+/// `Gitlab::Shell::JWT_ISSUER`.
+pub const SHELL_JWT_ISSUER: &str = "gitlab-shell";
+/// `JSONWebToken::HMACToken::LEEWAY`.
+pub const SHELL_JWT_LEEWAY_SECONDS: u64 = 60;
+
+/// Why a request was not authenticated. Never shown to the client (which only ever learns
+/// "401 Unauthorized"); logged so an operator can tell a clock skew from a wrong secret.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    #[error("the {0} header is missing or empty")]
+    MissingHeader(&'static str),
+    #[error("the token was rejected: {0}")]
+    InvalidToken(String),
+    #[error("the token's issuer is not {0}")]
+    WrongIssuer(&'static str),
+}
+
+/// The GitLab Shell secret as GitLab uses it: `File.read(secret_file).chomp`, the bytes of the
+/// file with one trailing `\n`, `\r\n` or `\r` removed and nothing else touched.
+pub fn shell_secret_from_file(contents: &[u8]) -> Vec<u8> {
+    let trimmed = contents
+        .strip_suffix(b"\r\n")
+        .or_else(|| contents.strip_suffix(b"\n"))
+        .or_else(|| contents.strip_suffix(b"\r"))
+        .unwrap_or(contents);
+    trimmed.to_vec()
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ShellClaims {
+    iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exp: Option<i64>,
+}
+
+/// Verifies `Gitlab-Shell-Api-Request` the way `Gitlab::Shell.verify_api_request` does:
+/// HS256 only, 60 s leeway on `exp` and `nbf` (checked only when present), `iat` ignored, then
+/// `iss` must be exactly `gitlab-shell`. No audience check.
+#[derive(Clone)]
+pub struct ShellJwtVerifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for ShellJwtVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ShellJwtVerifier { .. }")
+    }
+}
+
+impl ShellJwtVerifier {
+    pub fn new(secret: &[u8]) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = SHELL_JWT_LEEWAY_SECONDS;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.validate_aud = false;
+        validation.required_spec_claims = HashSet::new();
+        Self {
+            key: DecodingKey::from_secret(secret),
+            validation,
+        }
+    }
+
+    pub fn verify(&self, header: Option<&[u8]>) -> Result<(), AuthError> {
+        let token = header
+            .and_then(|value| std::str::from_utf8(value).ok())
+            .map(str::trim)
+            .filter(|value| !value.is_empty())
+            .ok_or(AuthError::MissingHeader(SHELL_API_HEADER))?;
+        let data = jsonwebtoken::decode::<ShellClaims>(token, &self.key, &self.validation)
+            .map_err(|err| AuthError::InvalidToken(err.to_string()))?;
+        match data.claims.iss.as_deref() {
+            Some(SHELL_JWT_ISSUER) => Ok(()),
+            _ => Err(AuthError::WrongIssuer(SHELL_JWT_ISSUER)),
+        }
+    }
+}
+
+/// Mints the token GitLab Shell sends: `{"iss":"gitlab-shell","iat":now,"exp":now+ttl}`.
+/// Used by the local server's ready-to-paste curl, by benchmarks and by tests.
+pub fn mint_shell_jwt(secret: &[u8], now: i64, ttl_seconds: i64) -> String {
+    let claims = ShellClaims {
+        iss: Some(SHELL_JWT_ISSUER.to_owned()),
+        iat: Some(now),
+        exp: Some(now + ttl_seconds),
+    };
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))
+        .expect("HS256 signing with an in-memory key cannot fail")
+}
+
+/// What is stored for a token or secret: the lowercase hex SHA-256 of its bytes. Tokens are
+/// high-entropy random strings, so an unsalted digest is what GitLab stores too
+/// (`TokenAuthenticatable` with `digest: true`).
+pub fn token_digest(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    let mut hex = String::with_capacity(64);
+    for byte in digest {
+        hex.push_str(&format!("{byte:02x}"));
+    }
+    hex
+}
+
+/// Compares two secrets without leaking, through timing, how much of them matched.
+pub fn secrets_equal(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
+}
+
+/// `n` bytes from the operating system's CSPRNG.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).expect("the operating system's random source is available");
+    bytes
+}
+
+/// A fresh GitLab Shell secret as GitLab writes one (`SecureRandom.hex(16)`).
+pub fn new_shell_secret() -> String {
+    random_bytes::<16>().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A fresh KAS secret as GitLab writes one: base64 of 32 random bytes.
+pub fn new_kas_secret() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(random_bytes::<32>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+
+    const SECRET: &[u8] = b"default-secret-content";
+
+    fn now() -> i64 {
+        chrono::Utc::now().timestamp()
+    }
+
+    fn sign(header: Header, claims: serde_json::Value, secret: &[u8]) -> String {
+        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(secret)).unwrap()
+    }
+
+    fn verify(token: &str) -> Result<(), AuthError> {
+        ShellJwtVerifier::new(SECRET).verify(Some(token.as_bytes()))
+    }
+
+    #[test]
+    fn accepts_what_gitlab_shell_sends() {
+        assert_eq!(verify(&mint_shell_jwt(SECRET, now(), 60)), Ok(()));
+    }
+
+    #[test]
+    fn accepts_tokens_without_exp_and_with_future_iat_and_any_audience() {
+        let claims = serde_json::json!({"iss": "gitlab-shell", "iat": now() + 10, "aud": "anything"});
+        assert_eq!(verify(&sign(Header::new(Algorithm::HS256), claims, SECRET)), Ok(()));
+    }
+
+    #[test]
+    fn leeway_is_sixty_seconds() {
+        let within = serde_json::json!({"iss": "gitlab-shell", "exp": now() - 30});
+        assert_eq!(verify(&sign(Header::new(Algorithm::HS256), within, SECRET)), Ok(()));
+        let stale = serde_json::json!({"iss": "gitlab-shell", "iat": now() - 120, "exp": now() - 65});
+        assert!(verify(&sign(Header::new(Algorithm::HS256), stale, SECRET)).is_err());
+        let early = serde_json::json!({"iss": "gitlab-shell", "nbf": now() + 120});
+        assert!(verify(&sign(Header::new(Algorithm::HS256), early, SECRET)).is_err());
+    }
+
+    #[test]
+    fn rejects_other_issuers_algorithms_and_keys() {
+        let claims = |iss: &str| serde_json::json!({"iss": iss, "exp": now() + 60});
+        let hs = || Header::new(Algorithm::HS256);
+        assert_eq!(
+            verify(&sign(hs(), claims("gitlab-workhorse"), SECRET)),
+            Err(AuthError::WrongIssuer("gitlab-shell"))
+        );
+        assert!(verify(&sign(hs(), serde_json::json!({"exp": now() + 60}), SECRET)).is_err());
+        assert!(verify(&sign(Header::new(Algorithm::HS512), claims("gitlab-shell"), SECRET)).is_err());
+        assert!(verify(&sign(hs(), claims("gitlab-shell"), b"other-secret")).is_err());
+        assert!(verify("not.a.jwt").is_err());
+        assert_eq!(
+            ShellJwtVerifier::new(SECRET).verify(None),
+            Err(AuthError::MissingHeader(SHELL_API_HEADER))
+        );
+        assert!(ShellJwtVerifier::new(SECRET).verify(Some(b"  ")).is_err());
+    }
+
+    #[test]
+    fn rejects_unsigned_tokens() {
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let header = b64.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let payload = b64.encode(format!(r#"{{"iss":"gitlab-shell","exp":{}}}"#, now() + 60));
+        assert!(verify(&format!("{header}.{payload}.")).is_err());
+    }
+
+    #[test]
+    fn secret_file_loses_exactly_one_line_terminator() {
+        assert_eq!(shell_secret_from_file(b"abc\n"), b"abc");
+        assert_eq!(shell_secret_from_file(b"abc\r\n"), b"abc");
+        assert_eq!(shell_secret_from_file(b"abc\n\n"), b"abc\n");
+        assert_eq!(shell_secret_from_file(b" abc \n"), b" abc ");
+        assert_eq!(shell_secret_from_file(b"abc"), b"abc");
+    }
+
+    #[test]
+    fn digests_are_sha256_hex() {
+        assert_eq!(
+            token_digest("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert!(secrets_equal(b"same", b"same"));
+        assert!(!secrets_equal(b"same", b"sane"));
+        assert!(!secrets_equal(b"same", b"same-but-longer"));
+    }
+
+    #[test]
+    fn generated_kas_secret_is_base64_of_32_bytes() {
+        let secret = new_kas_secret();
+        let decoded = base64::engine::general_purpose::STANDARD.decode(secret).unwrap();
+        assert_eq!(decoded.len(), 32);
+        assert_eq!(new_shell_secret().len(), 32);
+    }
+}

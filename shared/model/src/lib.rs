@@ -1,0 +1,10 @@
+//! Domain types and pure policy of GitLab's internal API. No AWS, no HTTP, no async: everything
+//! here is plain data and functions, so the policy can be unit-tested exhaustively.
+
+pub mod access;
+pub mod fingerprint;
+pub mod records;
+pub mod seed;
+
+pub use access::{AccessLevel, Visibility};
+pub use records::*;

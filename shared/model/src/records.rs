@@ -1,0 +1,268 @@
+//! The records GitLab's internal API reads and writes, as they are stored. Field names follow
+//! GitLab's columns so that a stored item reads like the row it stands for.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{AccessLevel, Visibility};
+
+pub type UserId = i64;
+pub type KeyId = i64;
+pub type ProjectId = i64;
+pub type NamespaceId = i64;
+pub type AgentId = i64;
+
+/// Timestamps as GitLab's API renders them: ISO 8601 in UTC with milliseconds
+/// (`2019-06-27T15:29:02.219Z`).
+pub fn gitlab_timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// `User#state`. Only `active` users may use Git; the others exist so that the access check can
+/// give GitLab's messages for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserState {
+    Active,
+    Blocked,
+    Deactivated,
+    BlockedPendingApproval,
+    Banned,
+    LdapBlocked,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    pub username: String,
+    pub name: String,
+    pub email: String,
+    pub admin: bool,
+    pub state: UserState,
+    pub two_factor_enabled: bool,
+    pub namespace_id: Option<NamespaceId>,
+    pub created_at: String,
+}
+
+/// `Key#usage_type`: signing-only keys are invisible to authentication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyUsage {
+    AuthAndSigning,
+    Auth,
+    Signing,
+}
+
+impl KeyUsage {
+    pub fn authenticates(self) -> bool {
+        matches!(self, Self::Auth | Self::AuthAndSigning)
+    }
+}
+
+/// `DeployKeysProject`: a deploy key's rights on one project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployKeyProject {
+    pub project_id: ProjectId,
+    pub can_push: bool,
+}
+
+/// An SSH key, user key or deploy key (GitLab keeps both in `keys`, told apart by `type`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshKey {
+    pub id: KeyId,
+    /// The owner for a user key, the creator (if known) for a deploy key.
+    pub user_id: Option<UserId>,
+    /// The owner's display name at the time the key was written, kept with the key so that
+    /// `/authorized_keys` answers from one read; rewritten whenever the owner is renamed.
+    pub owner_name: Option<String>,
+    pub title: String,
+    /// The public key line as it was added, comment included.
+    pub key: String,
+    pub algorithm: String,
+    pub blob_base64: String,
+    pub fingerprint_sha256: String,
+    pub usage_type: KeyUsage,
+    pub deploy: bool,
+    pub deploy_projects: Vec<DeployKeyProject>,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+}
+
+impl SshKey {
+    /// `key_details`' `gl_key_type`: the model's singular name.
+    pub fn gl_key_type(&self) -> &'static str {
+        if self.deploy { "deploy_key" } else { "key" }
+    }
+}
+
+/// A group or user namespace membership, or a project membership.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub user_id: UserId,
+    pub access_level: AccessLevel,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    pub id: NamespaceId,
+    pub path: String,
+    pub name: String,
+    pub parent_id: Option<NamespaceId>,
+    pub full_path: String,
+    /// This group and its ancestors, nearest first: memberships are inherited down this chain.
+    pub ancestor_ids: Vec<NamespaceId>,
+    pub visibility: Visibility,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProtectedBranch {
+    /// A branch name or a wildcard pattern (`release/*`).
+    pub name: String,
+    pub push_access_level: AccessLevel,
+    pub merge_access_level: AccessLevel,
+    pub allow_force_push: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProtectedTag {
+    pub name: String,
+    pub create_access_level: AccessLevel,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Project {
+    pub id: ProjectId,
+    pub namespace_id: NamespaceId,
+    pub path: String,
+    pub name: String,
+    pub full_path: String,
+    /// The namespace chain the project sits in, nearest first (its group, then the parents).
+    pub namespace_ancestor_ids: Vec<NamespaceId>,
+    pub visibility: Visibility,
+    pub archived: bool,
+    pub lfs_enabled: bool,
+    pub default_branch: Option<String>,
+    pub protected_branches: Vec<ProtectedBranch>,
+    pub protected_tags: Vec<ProtectedTag>,
+    pub created_at: String,
+}
+
+impl Project {
+    /// `gl_repository` of the project repository.
+    pub fn gl_repository(&self) -> String {
+        format!("project-{}", self.id)
+    }
+
+    pub fn root_namespace_id(&self) -> NamespaceId {
+        self.namespace_ancestor_ids
+            .last()
+            .copied()
+            .unwrap_or(self.namespace_id)
+    }
+}
+
+/// A cluster agent; its token is kept only as a SHA-256 digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Agent {
+    pub id: AgentId,
+    pub name: String,
+    pub project_id: ProjectId,
+    pub token_digest: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonalAccessToken {
+    pub id: i64,
+    pub user_id: UserId,
+    pub name: String,
+    pub token_digest: String,
+    pub scopes: Vec<String>,
+    pub expires_at: Option<String>,
+    pub revoked: bool,
+    pub created_at: String,
+}
+
+/// Where a SCIM token is valid: one top-level group, or the whole instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScimScope {
+    Group { group_id: NamespaceId },
+    Instance,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScimToken {
+    pub scope: ScimScope,
+    pub token_digest: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitalySettings {
+    pub address: String,
+    pub token: String,
+    pub storage: String,
+}
+
+/// Instance settings the internal API echoes back to its clients.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    pub gitlab_url: String,
+    pub gitaly: GitalySettings,
+}
+
+impl Settings {
+    /// `Gitlab.config.gitlab.host`: the host of the external URL, without scheme or port.
+    pub fn gitlab_host(&self) -> &str {
+        let rest = self
+            .gitlab_url
+            .split_once("://")
+            .map_or(self.gitlab_url.as_str(), |(_, rest)| rest);
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        if let Some(bracketed) = host_port.strip_prefix('[') {
+            return bracketed.split(']').next().unwrap_or(bracketed);
+        }
+        host_port.split(':').next().unwrap_or(host_port)
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            gitlab_url: "http://localhost:3000".to_owned(),
+            gitaly: GitalySettings {
+                address: "unix:/var/opt/gitlab/gitaly/gitaly.socket".to_owned(),
+                token: String::new(),
+                storage: "default".to_owned(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_have_milliseconds_and_z() {
+        let at = DateTime::parse_from_rfc3339("2019-06-27T15:29:02.219456Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(gitlab_timestamp(at), "2019-06-27T15:29:02.219Z");
+    }
+
+    #[test]
+    fn gitlab_host_drops_scheme_port_and_path() {
+        let mut settings = Settings::default();
+        for (url, host) in [
+            ("http://localhost:3000", "localhost"),
+            ("https://gitlab.example.com/gitlab", "gitlab.example.com"),
+            ("https://user@[::1]:8443/", "::1"),
+            ("gitlab.internal", "gitlab.internal"),
+        ] {
+            settings.gitlab_url = url.to_owned();
+            assert_eq!(settings.gitlab_host(), host);
+        }
+    }
+}

@@ -1,0 +1,580 @@
+//! The DynamoDB adapter. Reads are strongly consistent; a write of one op is a single
+//! conditional request, a write of several is one `TransactWriteItems`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, ConditionCheck, Delete, KeySchemaElement, KeyType,
+    KeysAndAttributes, Put, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
+    Update,
+};
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::{Map, Number, Value};
+
+use crate::{Condition, Item, Key, Page, Store, StoreError, TTL_ATTRIBUTE, VERSION_ATTRIBUTE, WriteOp, now_epoch};
+
+/// DynamoDB's limits: 100 keys per `BatchGetItem`, 100 items per transaction.
+const MAX_BATCH_GET: usize = 100;
+const MAX_TRANSACTION: usize = 100;
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+/// How to reach DynamoDB: the table, and an endpoint override for DynamoDB-compatible servers.
+#[derive(Clone, Debug, Default)]
+pub struct DynamoConfig {
+    pub table: String,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+}
+
+impl DynamoStore {
+    /// Builds the client from the standard AWS configuration chain. With an endpoint override
+    /// and no credentials in the environment, fixed local credentials are used, since
+    /// emulators accept any. No network call is made here, so Lambda cold starts stay fast.
+    pub async fn connect(config: &DynamoConfig) -> Self {
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .operation_attempt_timeout(Duration::from_secs(3))
+            .operation_timeout(Duration::from_secs(8))
+            .build();
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts);
+        if let Some(region) = &config.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        if let Some(endpoint) = &config.endpoint {
+            loader = loader.endpoint_url(endpoint);
+            if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+                loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                    "local", "local", None, None, "local-endpoint",
+                ));
+            }
+            if config.region.is_none() && std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
+                loader = loader.region(aws_config::Region::new("us-east-1"));
+            }
+        }
+        let sdk_config = loader.load().await;
+        Self {
+            client: Client::new(&sdk_config),
+            table: config.table.clone(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Creates the table as `template.yaml` declares it (pk/sk strings, on-demand, TTL on
+    /// `ttl`) unless it exists. For local servers and tests; in AWS the template owns it.
+    pub async fn create_table_if_missing(&self) -> Result<(), StoreError> {
+        match self.client.describe_table().table_name(&self.table).send().await {
+            Ok(_) => return Ok(()),
+            Err(err) if err.code() == Some("ResourceNotFoundException") => {}
+            Err(err) => return Err(classify(err)),
+        }
+        let attribute = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute definition is complete")
+        };
+        let key = |name: &str, key_type| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(key_type)
+                .build()
+                .expect("key schema element is complete")
+        };
+        let created = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .attribute_definitions(attribute("pk"))
+            .attribute_definitions(attribute("sk"))
+            .key_schema(key("pk", KeyType::Hash))
+            .key_schema(key("sk", KeyType::Range))
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(err) if err.code() == Some("ResourceInUseException") => return Ok(()),
+            Err(err) => return Err(classify(err)),
+        }
+        for _ in 0..100 {
+            let described = self.client.describe_table().table_name(&self.table).send().await.map_err(classify)?;
+            let active = described
+                .table()
+                .and_then(|t| t.table_status())
+                .is_some_and(|s| *s == aws_sdk_dynamodb::types::TableStatus::Active);
+            if active {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let ttl = TimeToLiveSpecification::builder()
+            .attribute_name(TTL_ATTRIBUTE)
+            .enabled(true)
+            .build()
+            .expect("TTL specification is complete");
+        if let Err(err) = self
+            .client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(ttl)
+            .send()
+            .await
+        {
+            tracing::warn!(error = %classify(err), "could not enable TTL on the table");
+        }
+        Ok(())
+    }
+
+    /// Deletes the table (tests use one table per test).
+    pub async fn delete_table(&self) -> Result<(), StoreError> {
+        self.client.delete_table().table_name(&self.table).send().await.map_err(classify)?;
+        Ok(())
+    }
+}
+
+/// Maps SDK failures onto the port's errors: conditions, unavailability (network, timeouts,
+/// throttling, missing table), and the rest.
+fn classify<E, R>(err: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    match &err {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            StoreError::Unavailable(format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&err)))
+        }
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or_default();
+            let message = service.err().message().unwrap_or_default();
+            match code {
+                "ConditionalCheckFailedException" => StoreError::ConditionFailed,
+                "TransactionCanceledException" if message.contains("ConditionalCheckFailed") => {
+                    StoreError::ConditionFailed
+                }
+                "ProvisionedThroughputExceededException"
+                | "ThrottlingException"
+                | "RequestLimitExceeded"
+                | "ResourceNotFoundException"
+                | "InternalServerError"
+                | "ServiceUnavailable"
+                | "TransactionInProgressException"
+                | "TransactionCanceledException" => StoreError::Unavailable(format!("{code}: {message}")),
+                _ => StoreError::Other(format!("{code}: {message}")),
+            }
+        }
+        _ => StoreError::Other(format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&err))),
+    }
+}
+
+fn to_attribute(value: &Value) -> AttributeValue {
+    match value {
+        Value::Null => AttributeValue::Null(true),
+        Value::Bool(b) => AttributeValue::Bool(*b),
+        Value::Number(n) => AttributeValue::N(n.to_string()),
+        Value::String(s) => AttributeValue::S(s.clone()),
+        Value::Array(values) => AttributeValue::L(values.iter().map(to_attribute).collect()),
+        Value::Object(map) => AttributeValue::M(map.iter().map(|(k, v)| (k.clone(), to_attribute(v))).collect()),
+    }
+}
+
+fn from_attribute(value: &AttributeValue) -> Value {
+    match value {
+        AttributeValue::Null(_) => Value::Null,
+        AttributeValue::Bool(b) => Value::Bool(*b),
+        AttributeValue::N(n) => n
+            .parse::<i64>()
+            .map(Value::from)
+            .ok()
+            .or_else(|| n.parse::<f64>().ok().and_then(Number::from_f64).map(Value::Number))
+            .unwrap_or(Value::Null),
+        AttributeValue::S(s) => Value::String(s.clone()),
+        AttributeValue::L(values) => Value::Array(values.iter().map(from_attribute).collect()),
+        AttributeValue::M(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), from_attribute(v))).collect()),
+        AttributeValue::Ss(values) => Value::Array(values.iter().cloned().map(Value::String).collect()),
+        AttributeValue::Ns(values) => Value::Array(
+            values.iter().filter_map(|n| n.parse::<i64>().ok()).map(Value::from).collect(),
+        ),
+        AttributeValue::B(blob) => Value::String(String::from_utf8_lossy(blob.as_ref()).into_owned()),
+        _ => Value::Null,
+    }
+}
+
+fn key_attributes(key: &Key) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(key.pk.clone())),
+        ("sk".to_owned(), AttributeValue::S(key.sk.clone())),
+    ])
+}
+
+fn item_attributes(item: &Item) -> HashMap<String, AttributeValue> {
+    let mut attributes = key_attributes(&item.key);
+    for (name, value) in &item.attrs {
+        attributes.insert(name.clone(), to_attribute(value));
+    }
+    attributes
+}
+
+fn from_item(mut attributes: HashMap<String, AttributeValue>) -> Result<Item, StoreError> {
+    let mut take = |name: &str| match attributes.remove(name) {
+        Some(AttributeValue::S(s)) => Ok(s),
+        _ => Err(StoreError::Corrupt(format!("item without a string {name}"))),
+    };
+    let key = Key { pk: take("pk")?, sk: take("sk")? };
+    let attrs: Map<String, Value> = attributes.iter().map(|(k, v)| (k.clone(), from_attribute(v))).collect();
+    Ok(Item { key, attrs })
+}
+
+/// A condition expression with its placeholders, `None` when unconditional.
+struct Expression {
+    text: String,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+fn condition_expression(condition: Condition) -> Option<Expression> {
+    let mut names = HashMap::new();
+    let mut values = HashMap::new();
+    let text = match condition {
+        Condition::None => return None,
+        Condition::NotExists => "attribute_not_exists(pk)".to_owned(),
+        Condition::Exists => "attribute_exists(pk)".to_owned(),
+        Condition::VersionEquals(version) => {
+            names.insert("#cv".to_owned(), VERSION_ATTRIBUTE.to_owned());
+            values.insert(":cv".to_owned(), AttributeValue::N(version.to_string()));
+            "#cv = :cv".to_owned()
+        }
+    };
+    Some(Expression { text, names, values })
+}
+
+/// `ADD` for counters, `SET` for attributes, merged with the condition's placeholders.
+fn update_expression(add: &[(String, i64)], set: &[(String, Value)], condition: Condition) -> (String, Option<String>, HashMap<String, String>, HashMap<String, AttributeValue>) {
+    let mut names = HashMap::new();
+    let mut values = HashMap::new();
+    let mut clauses = Vec::new();
+    if !add.is_empty() {
+        let parts: Vec<String> = add
+            .iter()
+            .enumerate()
+            .map(|(i, (name, delta))| {
+                names.insert(format!("#a{i}"), name.clone());
+                values.insert(format!(":a{i}"), AttributeValue::N(delta.to_string()));
+                format!("#a{i} :a{i}")
+            })
+            .collect();
+        clauses.push(format!("ADD {}", parts.join(", ")));
+    }
+    if !set.is_empty() {
+        let parts: Vec<String> = set
+            .iter()
+            .enumerate()
+            .map(|(i, (name, value))| {
+                names.insert(format!("#s{i}"), name.clone());
+                values.insert(format!(":s{i}"), to_attribute(value));
+                format!("#s{i} = :s{i}")
+            })
+            .collect();
+        clauses.push(format!("SET {}", parts.join(", ")));
+    }
+    let condition = condition_expression(condition).map(|expr| {
+        names.extend(expr.names);
+        values.extend(expr.values);
+        expr.text
+    });
+    (clauses.join(" "), condition, names, values)
+}
+
+fn non_empty<K, V>(map: HashMap<K, V>) -> Option<HashMap<K, V>> {
+    (!map.is_empty()).then_some(map)
+}
+
+impl DynamoStore {
+    async fn write_one(&self, op: WriteOp) -> Result<(), StoreError> {
+        match op {
+            WriteOp::Put { item, condition } => {
+                let expr = condition_expression(condition);
+                self.client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(item_attributes(&item)))
+                    .set_condition_expression(expr.as_ref().map(|e| e.text.clone()))
+                    .set_expression_attribute_names(expr.as_ref().and_then(|e| non_empty(e.names.clone())))
+                    .set_expression_attribute_values(expr.and_then(|e| non_empty(e.values)))
+                    .send()
+                    .await
+                    .map_err(classify)?;
+            }
+            WriteOp::Delete { key, condition } => {
+                let expr = condition_expression(condition);
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key_attributes(&key)))
+                    .set_condition_expression(expr.as_ref().map(|e| e.text.clone()))
+                    .set_expression_attribute_names(expr.as_ref().and_then(|e| non_empty(e.names.clone())))
+                    .set_expression_attribute_values(expr.and_then(|e| non_empty(e.values)))
+                    .send()
+                    .await
+                    .map_err(classify)?;
+            }
+            WriteOp::Update { key, add, set, condition } => {
+                let (update, condition, names, values) = update_expression(&add, &set, condition);
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key_attributes(&key)))
+                    .update_expression(update)
+                    .set_condition_expression(condition)
+                    .set_expression_attribute_names(non_empty(names))
+                    .set_expression_attribute_values(non_empty(values))
+                    .send()
+                    .await
+                    .map_err(classify)?;
+            }
+            WriteOp::Check { key, condition } => {
+                // A lone condition check: read consistently and evaluate it here.
+                let found = self.get_many(std::slice::from_ref(&key)).await?.pop().flatten();
+                let holds = match condition {
+                    Condition::None => true,
+                    Condition::NotExists => found.is_none(),
+                    Condition::Exists => found.is_some(),
+                    Condition::VersionEquals(v) => found.and_then(|i| i.number(VERSION_ATTRIBUTE)) == Some(v),
+                };
+                if !holds {
+                    return Err(StoreError::ConditionFailed);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn transact_item(&self, op: WriteOp) -> TransactWriteItem {
+        let built = match op {
+            WriteOp::Put { item, condition } => {
+                let expr = condition_expression(condition);
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item_attributes(&item)))
+                    .set_condition_expression(expr.as_ref().map(|e| e.text.clone()))
+                    .set_expression_attribute_names(expr.as_ref().and_then(|e| non_empty(e.names.clone())))
+                    .set_expression_attribute_values(expr.and_then(|e| non_empty(e.values)))
+                    .build()
+                    .expect("put is complete");
+                TransactWriteItem::builder().put(put)
+            }
+            WriteOp::Delete { key, condition } => {
+                let expr = condition_expression(condition);
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key_attributes(&key)))
+                    .set_condition_expression(expr.as_ref().map(|e| e.text.clone()))
+                    .set_expression_attribute_names(expr.as_ref().and_then(|e| non_empty(e.names.clone())))
+                    .set_expression_attribute_values(expr.and_then(|e| non_empty(e.values)))
+                    .build()
+                    .expect("delete is complete");
+                TransactWriteItem::builder().delete(delete)
+            }
+            WriteOp::Update { key, add, set, condition } => {
+                let (update, condition, names, values) = update_expression(&add, &set, condition);
+                let update = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key_attributes(&key)))
+                    .update_expression(update)
+                    .set_condition_expression(condition)
+                    .set_expression_attribute_names(non_empty(names))
+                    .set_expression_attribute_values(non_empty(values))
+                    .build()
+                    .expect("update is complete");
+                TransactWriteItem::builder().update(update)
+            }
+            WriteOp::Check { key, condition } => {
+                let expr = condition_expression(condition).unwrap_or(Expression {
+                    text: "attribute_exists(pk) OR attribute_not_exists(pk)".to_owned(),
+                    names: HashMap::new(),
+                    values: HashMap::new(),
+                });
+                let check = ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key_attributes(&key)))
+                    .condition_expression(expr.text)
+                    .set_expression_attribute_names(non_empty(expr.names))
+                    .set_expression_attribute_values(non_empty(expr.values))
+                    .build()
+                    .expect("condition check is complete");
+                TransactWriteItem::builder().condition_check(check)
+            }
+        };
+        built.build()
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        let now = now_epoch();
+        if let [key] = keys {
+            let output = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(key_attributes(key)))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(classify)?;
+            let item = output.item.map(from_item).transpose()?;
+            return Ok(vec![item.filter(|item| !item.expired(now))]);
+        }
+        // BatchGetItem rejects duplicate keys: ask once per distinct key, answer in order.
+        let mut distinct: Vec<&Key> = keys.iter().collect();
+        distinct.sort();
+        distinct.dedup();
+        let mut found: HashMap<Key, Item> = HashMap::new();
+        for chunk in distinct.chunks(MAX_BATCH_GET) {
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.iter().map(|k| key_attributes(k)).collect()))
+                    .consistent_read(true)
+                    .build()
+                    .expect("keys are set"),
+            );
+            let mut attempt = 0u32;
+            while let Some(keys_and_attributes) = request.take() {
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, keys_and_attributes)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                for attributes in output.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                    let item = from_item(attributes)?;
+                    found.insert(item.key.clone(), item);
+                }
+                request = output
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys().is_empty());
+                if request.is_some() {
+                    attempt += 1;
+                    if attempt > 8 {
+                        return Err(StoreError::Unavailable("unprocessed keys after retries".to_owned()));
+                    }
+                    tokio::time::sleep(Duration::from_millis(10 << attempt.min(6))).await;
+                }
+            }
+        }
+        Ok(keys
+            .iter()
+            .map(|key| found.get(key).filter(|item| !item.expired(now)).cloned())
+            .collect())
+    }
+
+    async fn query(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let now = now_epoch();
+        let start = start_after.map(|sk| {
+            key_attributes(&Key { pk: pk.to_owned(), sk: sk.to_owned() })
+        });
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
+            .consistent_read(true)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(classify)?;
+        let mut items = Vec::new();
+        for attributes in output.items.unwrap_or_default() {
+            let item = from_item(attributes)?;
+            if !item.expired(now) {
+                items.push(item);
+            }
+        }
+        let next = output
+            .last_evaluated_key
+            .and_then(|mut key| key.remove("sk"))
+            .and_then(|sk| sk.as_s().ok().cloned());
+        Ok(Page { items, next })
+    }
+
+    async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        match ops.len() {
+            0 => Ok(()),
+            1 => self.write_one(ops.into_iter().next().expect("one op")).await,
+            n if n > MAX_TRANSACTION => Err(StoreError::Other(format!(
+                "a transaction holds at most {MAX_TRANSACTION} items, not {n}"
+            ))),
+            _ => {
+                let items: Vec<TransactWriteItem> = ops.into_iter().map(|op| self.transact_item(op)).collect();
+                self.client
+                    .transact_write_items()
+                    .set_transact_items(Some(items))
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                Ok(())
+            }
+        }
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attributes(&crate::keys::settings())))
+            .projection_expression("pk")
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attribute_mapping_round_trips_json() {
+        let value = serde_json::json!({"s": "x", "n": 42, "neg": -3, "b": true, "z": null,
+                                       "l": [1, "a"], "m": {"k": [false]}});
+        assert_eq!(from_attribute(&to_attribute(&value)), value);
+    }
+
+    #[test]
+    fn update_expression_merges_condition_placeholders() {
+        let (update, condition, names, values) = update_expression(
+            &[("count".to_owned(), 1)],
+            &[("ttl".to_owned(), Value::from(5))],
+            Condition::VersionEquals(3),
+        );
+        assert_eq!(update, "ADD #a0 :a0 SET #s0 = :s0");
+        assert_eq!(condition.as_deref(), Some("#cv = :cv"));
+        assert_eq!(names.len(), 3);
+        assert_eq!(values.len(), 3);
+    }
+}

@@ -1,0 +1,121 @@
+//! The single-table key design: the only place that builds a `pk`/`sk`.
+//!
+//! | item                          | pk                         | sk                |
+//! |-------------------------------|----------------------------|-------------------|
+//! | user                          | `USER#<id>`                | `USER`            |
+//! | username lookup               | `USERNAME#<lowercase>`     | `USERNAME`        |
+//! | SSH key (user or deploy)      | `KEY#<id>`                 | `KEY`             |
+//! | key by SHA-256 fingerprint    | `KEYFP#<fingerprint>`      | `KEYFP`           |
+//! | group                         | `NAMESPACE#<id>`           | `GROUP`           |
+//! | user namespace                | `NAMESPACE#<id>`           | `USERNS`          |
+//! | namespace membership          | `NAMESPACE#<id>`           | `MEMBER#<user>`   |
+//! | route (full path lookup)      | `ROUTE#<lowercase path>`   | `ROUTE`           |
+//! | project                       | `PROJECT#<id>`             | `PROJECT`         |
+//! | project membership            | `PROJECT#<id>`             | `MEMBER#<user>`   |
+//! | agent                         | `AGENT#<id>`               | `AGENT`           |
+//! | agent by token digest         | `AGENTTOKEN#<sha256 hex>`  | `AGENTTOKEN`      |
+//! | personal access token         | `PAT#<id>`                 | `PAT`             |
+//! | PAT by token digest           | `PATTOKEN#<sha256 hex>`    | `PATTOKEN`        |
+//! | SCIM token by digest          | `SCIMTOKEN#<sha256 hex>`   | `SCIMTOKEN`       |
+//! | instance settings             | `SETTINGS`                 | `SETTINGS`        |
+//!
+//! Lookup items (username, fingerprint, route, token digests) are written in the same
+//! transaction as the record they point to and read with consistent reads: no GSI sits on an
+//! authentication path. Paths and usernames are lower-cased because GitLab resolves them
+//! case-insensitively.
+
+use gl_model::{AgentId, KeyId, NamespaceId, ProjectId, UserId};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    fn new(pk: String, sk: &str) -> Self {
+        Self { pk, sk: sk.to_owned() }
+    }
+}
+
+pub fn user(id: UserId) -> Key {
+    Key::new(format!("USER#{id}"), "USER")
+}
+
+pub fn username(username: &str) -> Key {
+    Key::new(format!("USERNAME#{}", username.to_lowercase()), "USERNAME")
+}
+
+pub fn ssh_key(id: KeyId) -> Key {
+    Key::new(format!("KEY#{id}"), "KEY")
+}
+
+pub fn key_fingerprint(fingerprint_sha256: &str) -> Key {
+    Key::new(format!("KEYFP#{fingerprint_sha256}"), "KEYFP")
+}
+
+pub fn group(id: NamespaceId) -> Key {
+    Key::new(format!("NAMESPACE#{id}"), "GROUP")
+}
+
+pub fn user_namespace(id: NamespaceId) -> Key {
+    Key::new(format!("NAMESPACE#{id}"), "USERNS")
+}
+
+pub fn namespace_member(namespace_id: NamespaceId, user_id: UserId) -> Key {
+    Key::new(format!("NAMESPACE#{namespace_id}"), &format!("MEMBER#{user_id}"))
+}
+
+pub fn route(full_path: &str) -> Key {
+    Key::new(format!("ROUTE#{}", full_path.to_lowercase()), "ROUTE")
+}
+
+pub fn project(id: ProjectId) -> Key {
+    Key::new(format!("PROJECT#{id}"), "PROJECT")
+}
+
+pub fn project_member(project_id: ProjectId, user_id: UserId) -> Key {
+    Key::new(format!("PROJECT#{project_id}"), &format!("MEMBER#{user_id}"))
+}
+
+pub fn agent(id: AgentId) -> Key {
+    Key::new(format!("AGENT#{id}"), "AGENT")
+}
+
+pub fn agent_token(digest: &str) -> Key {
+    Key::new(format!("AGENTTOKEN#{digest}"), "AGENTTOKEN")
+}
+
+pub fn personal_access_token(id: i64) -> Key {
+    Key::new(format!("PAT#{id}"), "PAT")
+}
+
+pub fn personal_access_token_digest(digest: &str) -> Key {
+    Key::new(format!("PATTOKEN#{digest}"), "PATTOKEN")
+}
+
+pub fn scim_token(digest: &str) -> Key {
+    Key::new(format!("SCIMTOKEN#{digest}"), "SCIMTOKEN")
+}
+
+pub fn settings() -> Key {
+    Key::new("SETTINGS".to_owned(), "SETTINGS")
+}
+
+/// Sort-key prefix of memberships inside a namespace or project partition.
+pub const MEMBER_PREFIX: &str = "MEMBER#";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookups_are_case_insensitive_and_distinct_from_records() {
+        assert_eq!(username("Root"), username("root"));
+        assert_eq!(route("Group/Private"), route("group/private"));
+        assert_ne!(user(1).pk, ssh_key(1).pk);
+        assert_eq!(namespace_member(10, 2).pk, group(10).pk);
+        assert!(namespace_member(10, 2).sk.starts_with(MEMBER_PREFIX));
+        assert_eq!(project_member(26, 2).pk, project(26).pk);
+    }
+}

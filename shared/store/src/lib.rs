@@ -1,0 +1,201 @@
+//! The storage port: item-level operations shaped like what DynamoDB does in one round trip,
+//! with two adapters (embedded redb, DynamoDB) and a round-trip counter. Everything typed is
+//! written once above the port, in [`repo`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+pub mod dynamodb;
+pub mod embedded;
+pub mod keys;
+pub mod repo;
+
+pub use keys::Key;
+pub use repo::Repository;
+
+/// Attribute holding an item's expiry (epoch seconds); the table's TTL attribute.
+pub const TTL_ATTRIBUTE: &str = "ttl";
+/// Attribute holding an item's version for optimistic concurrency.
+pub const VERSION_ATTRIBUTE: &str = "version";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A write's condition did not hold; nothing of the write was applied.
+    #[error("a condition of the write did not hold")]
+    ConditionFailed,
+    /// The store could not be reached or is throttling; the client may retry.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// A stored item could not be decoded into its record.
+    #[error("a stored item is not what its key says: {0}")]
+    Corrupt(String),
+    #[error("the store failed: {0}")]
+    Other(String),
+}
+
+/// One stored item: its key and its attributes (a JSON object, mapped to DynamoDB types).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub key: Key,
+    pub attrs: Map<String, Value>,
+}
+
+impl Item {
+    pub fn new<T: Serialize>(key: Key, record: &T) -> Self {
+        let attrs = match serde_json::to_value(record) {
+            Ok(Value::Object(attrs)) => attrs,
+            _ => panic!("records are serialized as JSON objects"),
+        };
+        Self { key, attrs }
+    }
+
+    pub fn with(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.attrs.insert(name.to_owned(), value.into());
+        self
+    }
+
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, StoreError> {
+        serde_json::from_value(Value::Object(self.attrs.clone())).map_err(|err| {
+            StoreError::Corrupt(format!("{}/{}: {err}", self.key.pk, self.key.sk))
+        })
+    }
+
+    pub fn number(&self, name: &str) -> Option<i64> {
+        self.attrs.get(name).and_then(Value::as_i64)
+    }
+
+    /// True when the item carries a TTL in the past. DynamoDB deletes expired items lazily
+    /// (up to days later), so both adapters hide them on reads.
+    pub fn expired(&self, now_epoch: i64) -> bool {
+        self.number(TTL_ATTRIBUTE).is_some_and(|ttl| ttl <= now_epoch)
+    }
+}
+
+/// A condition on one item of a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    None,
+    NotExists,
+    Exists,
+    VersionEquals(i64),
+}
+
+/// One element of an atomic write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOp {
+    Put { item: Item, condition: Condition },
+    Delete { key: Key, condition: Condition },
+    /// Atomic counter adds and attribute sets on one item, creating it if absent.
+    Update {
+        key: Key,
+        add: Vec<(String, i64)>,
+        set: Vec<(String, Value)>,
+        condition: Condition,
+    },
+    Check { key: Key, condition: Condition },
+}
+
+impl WriteOp {
+    pub fn key(&self) -> &Key {
+        match self {
+            Self::Put { item, .. } => &item.key,
+            Self::Delete { key, .. } | Self::Update { key, .. } | Self::Check { key, .. } => key,
+        }
+    }
+}
+
+/// A page of a partition query, in sort-key order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub items: Vec<Item>,
+    /// The sort key to continue after, when more items may follow.
+    pub next: Option<String>,
+}
+
+/// The storage port. Each call is one round trip to the store (the adapters may page inside a
+/// call, which DynamoDB needs for unprocessed keys, but never add a sequential dependency).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Strongly consistent reads of many keys, answered in the order asked.
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError>;
+
+    /// Items of one partition whose sort key starts with `sk_prefix`, strongly consistent.
+    async fn query(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, StoreError>;
+
+    /// All operations or none: one transaction, or one conditional write for a single op.
+    async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError>;
+
+    /// Whether the store answers (GitLab's `/check` reports this as `redis`).
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Wraps a store and counts its round trips, so tests can hold every endpoint to its budget.
+pub struct CountingStore {
+    inner: Arc<dyn Store>,
+    round_trips: AtomicU64,
+}
+
+impl CountingStore {
+    pub fn new(inner: Arc<dyn Store>) -> Self {
+        Self {
+            inner,
+            round_trips: AtomicU64::new(0),
+        }
+    }
+
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::SeqCst)
+    }
+
+    pub fn reset(&self) {
+        self.round_trips.store(0, Ordering::SeqCst);
+    }
+
+    fn tick(&self) {
+        self.round_trips.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl Store for CountingStore {
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        self.tick();
+        self.inner.get_many(keys).await
+    }
+
+    async fn query(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        self.tick();
+        self.inner.query(pk, sk_prefix, start_after, limit).await
+    }
+
+    async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        self.tick();
+        self.inner.write(ops).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.tick();
+        self.inner.ping().await
+    }
+}
+
+pub(crate) fn now_epoch() -> i64 {
+    chrono::Utc::now().timestamp()
+}
