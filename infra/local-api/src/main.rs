@@ -1,1 +1,175 @@
-fn main() {}
+//! `local-api`: serve the whole internal API on localhost, or import a seed into DynamoDB.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use gl_store::dynamodb::{DynamoConfig, DynamoStore};
+use gl_store::embedded::EmbeddedStore;
+use gl_store::{Repository, Store};
+
+#[derive(Debug, Parser)]
+#[command(name = "local-api", version, about = "GitLab's internal API on localhost")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Import a seed file into a DynamoDB table (a deployed stack's, or an emulator's).
+    ImportSeed(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+    /// Where the embedded store and the generated secrets live.
+    #[arg(long, default_value = ".local")]
+    data_dir: PathBuf,
+    /// Seed file to import at start (importing the same file twice changes nothing).
+    #[arg(long)]
+    seed: Option<PathBuf>,
+    /// Keep the store in memory: nothing survives a restart.
+    #[arg(long, conflicts_with = "dynamodb_endpoint")]
+    in_memory: bool,
+    /// Use a DynamoDB-compatible server at this URL instead of the embedded store.
+    #[arg(long)]
+    dynamodb_endpoint: Option<String>,
+    /// Table on the DynamoDB endpoint (created if missing).
+    #[arg(long, default_value = "gitlab-internal-api")]
+    table: String,
+    /// GitLab Shell secret file [default: DATA_DIR/.gitlab_shell_secret, generated if absent].
+    #[arg(long)]
+    shell_secret_file: Option<PathBuf>,
+    /// KAS secret file [default: DATA_DIR/.gitlab_kas_secret, generated if absent].
+    #[arg(long)]
+    kas_secret_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct ImportArgs {
+    /// The seed file.
+    file: PathBuf,
+    /// DynamoDB table to import into.
+    #[arg(long)]
+    table: String,
+    /// Endpoint of a DynamoDB-compatible server; AWS's own when absent.
+    #[arg(long)]
+    dynamodb_endpoint: Option<String>,
+    /// AWS region; the standard AWS configuration chain when absent.
+    #[arg(long)]
+    region: Option<String>,
+    /// Create the table when it does not exist (for emulators; in AWS the stack owns it).
+    #[arg(long)]
+    create_table: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    gl_http::init_tracing(false);
+    let result = match cli.command {
+        Some(Command::ImportSeed(args)) => import(args).await,
+        None => serve(cli.serve).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("local-api: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn import(args: ImportArgs) -> Result<(), String> {
+    let store = DynamoStore::connect(&DynamoConfig {
+        table: args.table.clone(),
+        endpoint: args.dynamodb_endpoint.clone(),
+        region: args.region.clone(),
+    })
+    .await;
+    if args.create_table {
+        store.create_table_if_missing().await.map_err(|e| e.to_string())?;
+    }
+    let repo = Repository::new(Arc::new(store));
+    let report = local_api::import_seed_file(&repo, &args.file).await.map_err(|e| e.to_string())?;
+    println!(
+        "imported {} into table {}: {} records written, {} already present",
+        args.file.display(),
+        args.table,
+        report.written,
+        report.already_present
+    );
+    Ok(())
+}
+
+fn load_secret(explicit: Option<&Path>, default: PathBuf, generate: fn() -> String) -> Result<(PathBuf, Vec<u8>), String> {
+    let (path, create) = match explicit {
+        Some(path) => (path.to_owned(), false),
+        None => (default, true),
+    };
+    let bytes = local_api::secret_file(&path, create, generate).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((path, bytes))
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    std::fs::create_dir_all(&args.data_dir).map_err(|e| format!("{}: {e}", args.data_dir.display()))?;
+    let (_, shell_file) = load_secret(
+        args.shell_secret_file.as_deref(),
+        args.data_dir.join(".gitlab_shell_secret"),
+        gl_auth::new_shell_secret,
+    )?;
+    // Generated now, like GitLab does on first start; the KAS family reads it.
+    load_secret(args.kas_secret_file.as_deref(), args.data_dir.join(".gitlab_kas_secret"), gl_auth::new_kas_secret)?;
+    let shell_secret = gl_auth::shell_secret_from_file(&shell_file);
+
+    let (store, described): (Arc<dyn Store>, String) = if let Some(endpoint) = &args.dynamodb_endpoint {
+        let store = DynamoStore::connect(&DynamoConfig {
+            table: args.table.clone(),
+            endpoint: Some(endpoint.clone()),
+            region: None,
+        })
+        .await;
+        store.create_table_if_missing().await.map_err(|e| format!("{endpoint}: {e}"))?;
+        (Arc::new(store), format!("DynamoDB table {} at {endpoint}", args.table))
+    } else if args.in_memory {
+        (Arc::new(EmbeddedStore::in_memory()), "the embedded store, in memory".to_owned())
+    } else {
+        let path = args.data_dir.join("store.redb");
+        let store = EmbeddedStore::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        (Arc::new(store), format!("the embedded store at {}", path.display()))
+    };
+
+    let repo = Repository::new(Arc::clone(&store));
+    if let Some(seed) = &args.seed {
+        let report = local_api::import_seed_file(&repo, seed).await.map_err(|e| e.to_string())?;
+        println!("seed {}: {} records written, {} already present", seed.display(), report.written, report.already_present);
+    } else if !repo.has_been_seeded().await.map_err(|e| e.to_string())? {
+        local_api::import_seed_bytes(&repo, local_api::DEMO_SEED.as_bytes(), Path::new("demo-seed.json"))
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("loaded the demo world (infra/local-api/demo-seed.json)");
+    }
+
+    let app = local_api::app(local_api::state(store, &shell_secret));
+    let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| format!("{}: {e}", args.listen))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let token = gl_auth::mint_shell_jwt(&shell_secret, chrono::Utc::now().timestamp(), 3600);
+    println!("serving GitLab's internal API on http://{address} from {described}");
+    println!("try (the token is valid for an hour):");
+    println!("  curl -s -H 'Gitlab-Shell-Api-Request: {token}' http://{address}/api/v4/internal/check");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| e.to_string())
+}

@@ -18,6 +18,7 @@
 //! | PAT by token digest           | `PATTOKEN#<sha256 hex>`    | `PATTOKEN`        |
 //! | SCIM token by digest          | `SCIMTOKEN#<sha256 hex>`   | `SCIMTOKEN`       |
 //! | instance settings             | `SETTINGS`                 | `SETTINGS`        |
+//! | "a seed was imported" marker  | `META`                     | `SEEDED`          |
 //!
 //! Lookup items (username, fingerprint, route, token digests) are written in the same
 //! transaction as the record they point to and read with consistent reads: no GSI sits on an
@@ -100,6 +101,10 @@ pub fn scim_token(digest: &str) -> Key {
 
 pub fn settings() -> Key {
     Key::new("SETTINGS".to_owned(), "SETTINGS")
+}
+
+pub fn seed_marker() -> Key {
+    Key::new("META".to_owned(), "SEEDED")
 }
 
 /// Sort-key prefix of memberships inside a namespace or project partition.

@@ -235,6 +235,18 @@ impl Repository {
                 Err(err) => return Err(err.into()),
             }
         }
+        self.store
+            .write(vec![WriteOp::Put {
+                item: Item::new(keys::seed_marker(), &serde_json::json!({"seeded": true})),
+                condition: Condition::None,
+            }])
+            .await?;
         Ok(report)
+    }
+
+    /// Whether any seed was ever imported: the local server loads its demo world only into a
+    /// store that has none.
+    pub async fn has_been_seeded(&self) -> Result<bool, StoreError> {
+        Ok(self.get_one_item(keys::seed_marker()).await?.is_some())
     }
 }
