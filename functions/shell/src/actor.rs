@@ -20,10 +20,18 @@ enum Identifier {
 
 fn parse_identifier(identifier: &str) -> Option<Identifier> {
     if let Some(id) = identifier.strip_prefix("user-") {
-        return id.parse().ok().filter(|_| id.bytes().all(|b| b.is_ascii_digit())).map(Identifier::User);
+        return id
+            .parse()
+            .ok()
+            .filter(|_| id.bytes().all(|b| b.is_ascii_digit()))
+            .map(Identifier::User);
     }
     if let Some(id) = identifier.strip_prefix("key-") {
-        return id.parse().ok().filter(|_| id.bytes().all(|b| b.is_ascii_digit())).map(Identifier::Key);
+        return id
+            .parse()
+            .ok()
+            .filter(|_| id.bytes().all(|b| b.is_ascii_digit()))
+            .map(Identifier::Key);
     }
     None
 }
@@ -49,7 +57,10 @@ impl Actor {
         }
         if let Some(identifier) = params.text("identifier") {
             return match parse_identifier(&identifier) {
-                Some(Identifier::User(id)) => Ok(Self { key: None, user: repo.user_by_id(id).await? }),
+                Some(Identifier::User(id)) => Ok(Self {
+                    key: None,
+                    user: repo.user_by_id(id).await?,
+                }),
                 Some(Identifier::Key(id)) => Self::from_key(repo, Some(id)).await,
                 None => Ok(Self::default()),
             };
@@ -68,7 +79,10 @@ impl Actor {
             Some(user_id) => repo.user_by_id(user_id).await?,
             None => None,
         };
-        Ok(Self { key: Some(key), user })
+        Ok(Self {
+            key: Some(key),
+            user,
+        })
     }
 }
 
@@ -78,9 +92,22 @@ mod tests {
 
     #[test]
     fn identifiers_are_anchored() {
-        assert!(matches!(parse_identifier("user-7"), Some(Identifier::User(7))));
-        assert!(matches!(parse_identifier("key-12"), Some(Identifier::Key(12))));
-        for nobody in ["user-", "user-7x", "xuser-7", "key--1", "user-+7", "username-root"] {
+        assert!(matches!(
+            parse_identifier("user-7"),
+            Some(Identifier::User(7))
+        ));
+        assert!(matches!(
+            parse_identifier("key-12"),
+            Some(Identifier::Key(12))
+        ));
+        for nobody in [
+            "user-",
+            "user-7x",
+            "xuser-7",
+            "key--1",
+            "user-+7",
+            "username-root",
+        ] {
             assert!(parse_identifier(nobody).is_none(), "{nobody}");
         }
     }

@@ -30,7 +30,10 @@ pub async fn authorized_keys(
 ) -> Result<Json<SshKeyEntity>, ApiError> {
     let blob = params.require_text("key")?;
     let fingerprint = sha256_fingerprint(&lenient_base64_decode(&blob));
-    let (key, settings) = state.repo.key_by_fingerprint_with_settings(&fingerprint).await?;
+    let (key, settings) = state
+        .repo
+        .key_by_fingerprint_with_settings(&fingerprint)
+        .await?;
     let key: SshKey = key.ok_or(ApiError::NotFound(Some("Key")))?;
     let shown = OpensshKey {
         algorithm: key.algorithm.clone(),

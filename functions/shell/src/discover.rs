@@ -19,7 +19,11 @@ pub struct UserSafe {
 
 impl From<User> for UserSafe {
     fn from(user: User) -> Self {
-        Self { id: user.id, username: user.username, name: user.name }
+        Self {
+            id: user.id,
+            username: user.username,
+            name: user.name,
+        }
     }
 }
 

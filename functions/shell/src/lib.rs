@@ -16,6 +16,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v4/internal/check", get(check::check))
         .route("/api/v4/internal/discover", get(discover::discover))
-        .route("/api/v4/internal/authorized_keys", get(authorized_keys::authorized_keys))
+        .route(
+            "/api/v4/internal/authorized_keys",
+            get(authorized_keys::authorized_keys),
+        )
         .with_state(state)
 }

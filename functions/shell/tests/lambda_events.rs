@@ -10,7 +10,8 @@ use gl_store::embedded::EmbeddedStore;
 use gl_store::{Repository, Store};
 
 const SECRET: &[u8] = b"lambda-secret";
-const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMzna5aq8PDltRbXkTJV8x951Pl7NXp3IYEEAI3XhPBb root@laptop";
+const KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMzna5aq8PDltRbXkTJV8x951Pl7NXp3IYEEAI3XhPBb root@laptop";
 
 async fn state() -> AppState {
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::in_memory());
@@ -19,9 +20,20 @@ async fn state() -> AppState {
             "keys":[{{"id":1,"user_id":1,"title":"root@laptop","key":"{KEY}","created_at":"2024-01-01T00:00:00Z"}}],
             "settings":{{"gitlab_url":"https://gitlab.example.com","gitaly":{{"address":"tcp://gitaly:8075","token":"","storage":"default"}}}}}}"#
     );
-    let world = gl_model::seed::parse(seed.as_bytes(), "2024-01-01T00:00:00.000Z", &gl_auth::token_digest).unwrap();
-    Repository::new(Arc::clone(&store)).import_seed(world).await.unwrap();
-    let instance = InstanceInfo { gitlab_version: "18.6.0".into(), gitlab_rev: "abc1234".into() };
+    let world = gl_model::seed::parse(
+        seed.as_bytes(),
+        "2024-01-01T00:00:00.000Z",
+        &gl_auth::token_digest,
+    )
+    .unwrap();
+    Repository::new(Arc::clone(&store))
+        .import_seed(world)
+        .await
+        .unwrap();
+    let instance = InstanceInfo {
+        gitlab_version: "18.6.0".into(),
+        gitlab_rev: "abc1234".into(),
+    };
     AppState::new(store, Some(SECRET), instance)
 }
 
@@ -31,7 +43,11 @@ async fn invoke(fixture: &str) -> (u16, String) {
     let blob = KEY.split_whitespace().nth(1).unwrap();
     let event = fixture.replace("{{JWT}}", &jwt).replace("{{BLOB}}", blob);
     let request = lambda_http::request::from_str(&event).expect("a valid API Gateway REST event");
-    assert!(request.uri().path().starts_with("/prod/"), "REST events carry the stage: {}", request.uri());
+    assert!(
+        request.uri().path().starts_with("/prod/"),
+        "REST events carry the stage: {}",
+        request.uri()
+    );
     let router = gl_http::finish(shell::router(state().await));
     let response = gl_http::lambda::handle(router, request).await;
     let status = response.status().as_u16();
@@ -43,7 +59,13 @@ async fn invoke(fixture: &str) -> (u16, String) {
 #[tokio::test]
 async fn check_with_the_stage_in_the_path() {
     let (status, body) = invoke(include_str!("fixtures/rest-check.json")).await;
-    assert_eq!((status, body.as_str()), (200, r#"{"api_version":"v4","gitlab_version":"18.6.0","gitlab_rev":"abc1234","redis":true}"#));
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            200,
+            r#"{"api_version":"v4","gitlab_version":"18.6.0","gitlab_rev":"abc1234","redis":true}"#
+        )
+    );
 }
 
 #[tokio::test]
@@ -62,19 +84,26 @@ async fn authorized_keys_from_query_string_parameters() {
 #[tokio::test]
 async fn base64_encoded_json_bodies_are_decoded() {
     let (status, body) = invoke(include_str!("fixtures/rest-discover-base64-body.json")).await;
-    assert_eq!((status, body.as_str()), (200, r#"{"id":1,"username":"root","name":"Administrator"}"#));
+    assert_eq!(
+        (status, body.as_str()),
+        (200, r#"{"id":1,"username":"root","name":"Administrator"}"#)
+    );
 }
 
 #[tokio::test]
 async fn unknown_paths_answer_json_404() {
     let (status, body) = invoke(include_str!("fixtures/rest-unknown-path.json")).await;
-    assert_eq!((status, body.as_str()), (404, r#"{"error":"404 Not Found"}"#));
+    assert_eq!(
+        (status, body.as_str()),
+        (404, r#"{"error":"404 Not Found"}"#)
+    );
 }
 
 #[tokio::test]
 async fn a_missing_jwt_is_401() {
     let fixture = include_str!("fixtures/rest-check.json").replace("{{JWT}}", "");
     let request = lambda_http::request::from_str(&fixture).unwrap();
-    let response = gl_http::lambda::handle(gl_http::finish(shell::router(state().await)), request).await;
+    let response =
+        gl_http::lambda::handle(gl_http::finish(shell::router(state().await)), request).await;
     assert_eq!(response.status().as_u16(), 401);
 }

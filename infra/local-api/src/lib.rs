@@ -22,7 +22,11 @@ pub fn app(state: AppState) -> Router {
 
 /// State for the local server and tests: the given store and GitLab Shell secret.
 pub fn state(store: Arc<dyn Store>, shell_secret: &[u8]) -> AppState {
-    AppState::new(store, Some(shell_secret), InstanceInfo::from_lookup(&|name| std::env::var(name).ok()))
+    AppState::new(
+        store,
+        Some(shell_secret),
+        InstanceInfo::from_lookup(&|name| std::env::var(name).ok()),
+    )
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,22 +34,39 @@ pub enum SeedImportError {
     #[error("cannot read seed file {path}: {reason}")]
     Read { path: PathBuf, reason: String },
     #[error("seed file {path}: {source}")]
-    Invalid { path: PathBuf, source: seed::SeedError },
+    Invalid {
+        path: PathBuf,
+        source: seed::SeedError,
+    },
     #[error("seed file {path}: {source}")]
     Store { path: PathBuf, source: ImportError },
 }
 
 /// Validates a whole seed document, then writes it; a bad field imports nothing.
-pub async fn import_seed_bytes(repo: &Repository, bytes: &[u8], path: &Path) -> Result<ImportReport, SeedImportError> {
+pub async fn import_seed_bytes(
+    repo: &Repository,
+    bytes: &[u8],
+    path: &Path,
+) -> Result<ImportReport, SeedImportError> {
     let now = gl_model::gitlab_timestamp(chrono::Utc::now());
-    let world = seed::parse(bytes, &now, &gl_auth::token_digest)
-        .map_err(|source| SeedImportError::Invalid { path: path.to_owned(), source })?;
+    let world = seed::parse(bytes, &now, &gl_auth::token_digest).map_err(|source| {
+        SeedImportError::Invalid {
+            path: path.to_owned(),
+            source,
+        }
+    })?;
     repo.import_seed(world)
         .await
-        .map_err(|source| SeedImportError::Store { path: path.to_owned(), source })
+        .map_err(|source| SeedImportError::Store {
+            path: path.to_owned(),
+            source,
+        })
 }
 
-pub async fn import_seed_file(repo: &Repository, path: &Path) -> Result<ImportReport, SeedImportError> {
+pub async fn import_seed_file(
+    repo: &Repository,
+    path: &Path,
+) -> Result<ImportReport, SeedImportError> {
     let bytes = std::fs::read(path).map_err(|err| SeedImportError::Read {
         path: path.to_owned(),
         reason: err.to_string(),
@@ -55,7 +76,11 @@ pub async fn import_seed_file(repo: &Repository, path: &Path) -> Result<ImportRe
 
 /// Reads a secret file, or creates it with `generate()` when absent, as GitLab does on first
 /// start. Created files are readable by their owner only.
-pub fn secret_file(path: &Path, create: bool, generate: impl FnOnce() -> String) -> std::io::Result<Vec<u8>> {
+pub fn secret_file(
+    path: &Path,
+    create: bool,
+    generate: impl FnOnce() -> String,
+) -> std::io::Result<Vec<u8>> {
     match std::fs::read(path) {
         Ok(bytes) => Ok(bytes),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound && create => {
@@ -74,7 +99,11 @@ pub fn secret_file(path: &Path, create: bool, generate: impl FnOnce() -> String)
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     file.write_all(bytes)
 }
 

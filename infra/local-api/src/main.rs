@@ -12,7 +12,11 @@ use gl_store::embedded::EmbeddedStore;
 use gl_store::{Repository, Store};
 
 #[derive(Debug, Parser)]
-#[command(name = "local-api", version, about = "GitLab's internal API on localhost")]
+#[command(
+    name = "local-api",
+    version,
+    about = "GitLab's internal API on localhost"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -97,10 +101,15 @@ async fn import(args: ImportArgs) -> Result<(), String> {
     })
     .await;
     if args.create_table {
-        store.create_table_if_missing().await.map_err(|e| e.to_string())?;
+        store
+            .create_table_if_missing()
+            .await
+            .map_err(|e| e.to_string())?;
     }
     let repo = Repository::new(Arc::new(store));
-    let report = local_api::import_seed_file(&repo, &args.file).await.map_err(|e| e.to_string())?;
+    let report = local_api::import_seed_file(&repo, &args.file)
+        .await
+        .map_err(|e| e.to_string())?;
     println!(
         "imported {} into table {}: {} records written, {} already present",
         args.file.display(),
@@ -111,61 +120,100 @@ async fn import(args: ImportArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn load_secret(explicit: Option<&Path>, default: PathBuf, generate: fn() -> String) -> Result<(PathBuf, Vec<u8>), String> {
+fn load_secret(
+    explicit: Option<&Path>,
+    default: PathBuf,
+    generate: fn() -> String,
+) -> Result<(PathBuf, Vec<u8>), String> {
     let (path, create) = match explicit {
         Some(path) => (path.to_owned(), false),
         None => (default, true),
     };
-    let bytes = local_api::secret_file(&path, create, generate).map_err(|e| format!("{}: {e}", path.display()))?;
+    let bytes = local_api::secret_file(&path, create, generate)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok((path, bytes))
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
-    std::fs::create_dir_all(&args.data_dir).map_err(|e| format!("{}: {e}", args.data_dir.display()))?;
+    std::fs::create_dir_all(&args.data_dir)
+        .map_err(|e| format!("{}: {e}", args.data_dir.display()))?;
     let (_, shell_file) = load_secret(
         args.shell_secret_file.as_deref(),
         args.data_dir.join(".gitlab_shell_secret"),
         gl_auth::new_shell_secret,
     )?;
     // Generated now, like GitLab does on first start; the KAS family reads it.
-    load_secret(args.kas_secret_file.as_deref(), args.data_dir.join(".gitlab_kas_secret"), gl_auth::new_kas_secret)?;
+    load_secret(
+        args.kas_secret_file.as_deref(),
+        args.data_dir.join(".gitlab_kas_secret"),
+        gl_auth::new_kas_secret,
+    )?;
     let shell_secret = gl_auth::shell_secret_from_file(&shell_file);
 
-    let (store, described): (Arc<dyn Store>, String) = if let Some(endpoint) = &args.dynamodb_endpoint {
+    let (store, described): (Arc<dyn Store>, String) = if let Some(endpoint) =
+        &args.dynamodb_endpoint
+    {
         let store = DynamoStore::connect(&DynamoConfig {
             table: args.table.clone(),
             endpoint: Some(endpoint.clone()),
             region: None,
         })
         .await;
-        store.create_table_if_missing().await.map_err(|e| format!("{endpoint}: {e}"))?;
-        (Arc::new(store), format!("DynamoDB table {} at {endpoint}", args.table))
+        store
+            .create_table_if_missing()
+            .await
+            .map_err(|e| format!("{endpoint}: {e}"))?;
+        (
+            Arc::new(store),
+            format!("DynamoDB table {} at {endpoint}", args.table),
+        )
     } else if args.in_memory {
-        (Arc::new(EmbeddedStore::in_memory()), "the embedded store, in memory".to_owned())
+        (
+            Arc::new(EmbeddedStore::in_memory()),
+            "the embedded store, in memory".to_owned(),
+        )
     } else {
         let path = args.data_dir.join("store.redb");
         let store = EmbeddedStore::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        (Arc::new(store), format!("the embedded store at {}", path.display()))
+        (
+            Arc::new(store),
+            format!("the embedded store at {}", path.display()),
+        )
     };
 
     let repo = Repository::new(Arc::clone(&store));
     if let Some(seed) = &args.seed {
-        let report = local_api::import_seed_file(&repo, seed).await.map_err(|e| e.to_string())?;
-        println!("seed {}: {} records written, {} already present", seed.display(), report.written, report.already_present);
-    } else if !repo.has_been_seeded().await.map_err(|e| e.to_string())? {
-        local_api::import_seed_bytes(&repo, local_api::DEMO_SEED.as_bytes(), Path::new("demo-seed.json"))
+        let report = local_api::import_seed_file(&repo, seed)
             .await
             .map_err(|e| e.to_string())?;
+        println!(
+            "seed {}: {} records written, {} already present",
+            seed.display(),
+            report.written,
+            report.already_present
+        );
+    } else if !repo.has_been_seeded().await.map_err(|e| e.to_string())? {
+        local_api::import_seed_bytes(
+            &repo,
+            local_api::DEMO_SEED.as_bytes(),
+            Path::new("demo-seed.json"),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         println!("loaded the demo world (infra/local-api/demo-seed.json)");
     }
 
     let app = local_api::app(local_api::state(store, &shell_secret));
-    let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| format!("{}: {e}", args.listen))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("{}: {e}", args.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     let token = gl_auth::mint_shell_jwt(&shell_secret, chrono::Utc::now().timestamp(), 3600);
     println!("serving GitLab's internal API on http://{address} from {described}");
     println!("try (the token is valid for an hour):");
-    println!("  curl -s -H 'Gitlab-Shell-Api-Request: {token}' http://{address}/api/v4/internal/check");
+    println!(
+        "  curl -s -H 'Gitlab-Shell-Api-Request: {token}' http://{address}/api/v4/internal/check"
+    );
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

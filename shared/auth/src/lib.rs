@@ -99,8 +99,12 @@ pub fn mint_shell_jwt(secret: &[u8], now: i64, ttl_seconds: i64) -> String {
         iat: Some(now),
         exp: Some(now + ttl_seconds),
     };
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))
-        .expect("HS256 signing with an in-memory key cannot fail")
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .expect("HS256 signing with an in-memory key cannot fail")
 }
 
 /// What is stored for a token or secret: the lowercase hex SHA-256 of its bytes. Tokens are
@@ -129,7 +133,10 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 
 /// A fresh GitLab Shell secret as GitLab writes one (`SecureRandom.hex(16)`).
 pub fn new_shell_secret() -> String {
-    random_bytes::<16>().iter().map(|b| format!("{b:02x}")).collect()
+    random_bytes::<16>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A fresh KAS secret as GitLab writes one: base64 of 32 random bytes.
@@ -164,15 +171,23 @@ mod tests {
 
     #[test]
     fn accepts_tokens_without_exp_and_with_future_iat_and_any_audience() {
-        let claims = serde_json::json!({"iss": "gitlab-shell", "iat": now() + 10, "aud": "anything"});
-        assert_eq!(verify(&sign(Header::new(Algorithm::HS256), claims, SECRET)), Ok(()));
+        let claims =
+            serde_json::json!({"iss": "gitlab-shell", "iat": now() + 10, "aud": "anything"});
+        assert_eq!(
+            verify(&sign(Header::new(Algorithm::HS256), claims, SECRET)),
+            Ok(())
+        );
     }
 
     #[test]
     fn leeway_is_sixty_seconds() {
         let within = serde_json::json!({"iss": "gitlab-shell", "exp": now() - 30});
-        assert_eq!(verify(&sign(Header::new(Algorithm::HS256), within, SECRET)), Ok(()));
-        let stale = serde_json::json!({"iss": "gitlab-shell", "iat": now() - 120, "exp": now() - 65});
+        assert_eq!(
+            verify(&sign(Header::new(Algorithm::HS256), within, SECRET)),
+            Ok(())
+        );
+        let stale =
+            serde_json::json!({"iss": "gitlab-shell", "iat": now() - 120, "exp": now() - 65});
         assert!(verify(&sign(Header::new(Algorithm::HS256), stale, SECRET)).is_err());
         let early = serde_json::json!({"iss": "gitlab-shell", "nbf": now() + 120});
         assert!(verify(&sign(Header::new(Algorithm::HS256), early, SECRET)).is_err());
@@ -187,7 +202,14 @@ mod tests {
             Err(AuthError::WrongIssuer("gitlab-shell"))
         );
         assert!(verify(&sign(hs(), serde_json::json!({"exp": now() + 60}), SECRET)).is_err());
-        assert!(verify(&sign(Header::new(Algorithm::HS512), claims("gitlab-shell"), SECRET)).is_err());
+        assert!(
+            verify(&sign(
+                Header::new(Algorithm::HS512),
+                claims("gitlab-shell"),
+                SECRET
+            ))
+            .is_err()
+        );
         assert!(verify(&sign(hs(), claims("gitlab-shell"), b"other-secret")).is_err());
         assert!(verify("not.a.jwt").is_err());
         assert_eq!(
@@ -228,7 +250,9 @@ mod tests {
     #[test]
     fn generated_kas_secret_is_base64_of_32_bytes() {
         let secret = new_kas_secret();
-        let decoded = base64::engine::general_purpose::STANDARD.decode(secret).unwrap();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(secret)
+            .unwrap();
         assert_eq!(decoded.len(), 32);
         assert_eq!(new_shell_secret().len(), 32);
     }

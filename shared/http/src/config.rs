@@ -12,9 +12,16 @@ pub enum ConfigError {
     #[error("{0} must be set")]
     Missing(&'static str),
     #[error("{name} must be set (or {file_name}, a path to a file holding it)")]
-    MissingSecret { name: &'static str, file_name: &'static str },
+    MissingSecret {
+        name: &'static str,
+        file_name: &'static str,
+    },
     #[error("{name}: cannot read {path}: {reason}")]
-    Unreadable { name: &'static str, path: PathBuf, reason: String },
+    Unreadable {
+        name: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
 }
 
 /// A secret a function may need.
@@ -46,7 +53,10 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("dynamodb", &self.dynamodb)
-            .field("shell_secret", &self.shell_secret.as_ref().map(|_| "<redacted>"))
+            .field(
+                "shell_secret",
+                &self.shell_secret.as_ref().map(|_| "<redacted>"),
+            )
             .field("instance", &self.instance)
             .finish()
     }
@@ -59,8 +69,10 @@ pub const DEFAULT_GITLAB_VERSION: &str = "18.6.0";
 impl InstanceInfo {
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Self {
         Self {
-            gitlab_version: lookup("GITLAB_VERSION").unwrap_or_else(|| DEFAULT_GITLAB_VERSION.to_owned()),
-            gitlab_rev: lookup("GITLAB_REV").unwrap_or_else(|| format!("glapi-{}", env!("CARGO_PKG_VERSION"))),
+            gitlab_version: lookup("GITLAB_VERSION")
+                .unwrap_or_else(|| DEFAULT_GITLAB_VERSION.to_owned()),
+            gitlab_rev: lookup("GITLAB_REV")
+                .unwrap_or_else(|| format!("glapi-{}", env!("CARGO_PKG_VERSION"))),
         }
     }
 }
@@ -69,10 +81,15 @@ impl Config {
     /// Reads the Lambda configuration: `TABLE_NAME`, optional `DYNAMODB_ENDPOINT` and
     /// `AWS_REGION`, the secrets in `needs`, `GITLAB_VERSION`/`GITLAB_REV`.
     pub fn from_env(needs: &[Secret]) -> Result<Self, ConfigError> {
-        Self::from_lookup(needs, &|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        Self::from_lookup(needs, &|name| {
+            std::env::var(name).ok().filter(|v| !v.is_empty())
+        })
     }
 
-    pub fn from_lookup(needs: &[Secret], lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn from_lookup(
+        needs: &[Secret],
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let table = lookup("TABLE_NAME").ok_or(ConfigError::Missing("TABLE_NAME"))?;
         let shell_secret = if needs.contains(&Secret::Shell) {
             Some(read_secret(Secret::Shell, lookup)?)
@@ -94,12 +111,17 @@ impl Config {
 
 /// A secret from its variable (Secrets Manager, resolved by the template) or from a file.
 /// Either way it is treated like GitLab treats the file: one trailing newline removed.
-fn read_secret(secret: Secret, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Vec<u8>, ConfigError> {
+fn read_secret(
+    secret: Secret,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<u8>, ConfigError> {
     let (name, file_name) = secret.variables();
     if let Some(value) = lookup(name) {
         return Ok(gl_auth::shell_secret_from_file(value.as_bytes()));
     }
-    let path = lookup(file_name).map(PathBuf::from).ok_or(ConfigError::MissingSecret { name, file_name })?;
+    let path = lookup(file_name)
+        .map(PathBuf::from)
+        .ok_or(ConfigError::MissingSecret { name, file_name })?;
     let bytes = std::fs::read(&path).map_err(|err| ConfigError::Unreadable {
         name: file_name,
         path: path.clone(),
@@ -114,7 +136,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |name| vars.get(name).cloned()
     }
 
@@ -122,11 +147,15 @@ mod tests {
     fn missing_settings_are_named() {
         let err = Config::from_lookup(&[], &lookup(&[])).unwrap_err();
         assert_eq!(err.to_string(), "TABLE_NAME must be set");
-        let err = Config::from_lookup(&[Secret::Shell], &lookup(&[("TABLE_NAME", "t")])).unwrap_err();
+        let err =
+            Config::from_lookup(&[Secret::Shell], &lookup(&[("TABLE_NAME", "t")])).unwrap_err();
         assert!(err.to_string().contains("GITLAB_SHELL_SECRET"), "{err}");
         let err = Config::from_lookup(
             &[Secret::Shell],
-            &lookup(&[("TABLE_NAME", "t"), ("GITLAB_SHELL_SECRET_FILE", "/nonexistent/secret")]),
+            &lookup(&[
+                ("TABLE_NAME", "t"),
+                ("GITLAB_SHELL_SECRET_FILE", "/nonexistent/secret"),
+            ]),
         )
         .unwrap_err();
         assert!(err.to_string().contains("/nonexistent/secret"), "{err}");
@@ -136,7 +165,11 @@ mod tests {
     fn secret_from_variable_loses_one_newline() {
         let config = Config::from_lookup(
             &[Secret::Shell],
-            &lookup(&[("TABLE_NAME", "t"), ("GITLAB_SHELL_SECRET", "s3cret\n"), ("DYNAMODB_ENDPOINT", "http://x")]),
+            &lookup(&[
+                ("TABLE_NAME", "t"),
+                ("GITLAB_SHELL_SECRET", "s3cret\n"),
+                ("DYNAMODB_ENDPOINT", "http://x"),
+            ]),
         )
         .unwrap();
         assert_eq!(config.shell_secret.as_deref(), Some(&b"s3cret"[..]));

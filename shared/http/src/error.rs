@@ -73,9 +73,10 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) | Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::MissingParam(_) | Self::InvalidParam(_) | Self::BadRequest(_) | Self::MalformedBody => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::MissingParam(_)
+            | Self::InvalidParam(_)
+            | Self::BadRequest(_)
+            | Self::MalformedBody => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -87,16 +88,22 @@ impl ApiError {
         match self {
             Self::Unauthorized => json!({"message": "401 Unauthorized"}),
             Self::Forbidden(None) => json!({"message": "403 Forbidden"}),
-            Self::Forbidden(Some(reason)) => json!({"message": format!("403 Forbidden - {reason}")}),
+            Self::Forbidden(Some(reason)) => {
+                json!({"message": format!("403 Forbidden - {reason}")})
+            }
             Self::NotFound(None) => json!({"message": "404 Not Found"}),
-            Self::NotFound(Some(resource)) => json!({"message": format!("404 {resource} Not Found")}),
+            Self::NotFound(Some(resource)) => {
+                json!({"message": format!("404 {resource} Not Found")})
+            }
             Self::RouteNotFound => json!({"error": "404 Not Found"}),
             Self::MethodNotAllowed => json!({"error": "405 Not Allowed"}),
             Self::MissingParam(_) | Self::InvalidParam(_) | Self::MalformedBody => {
                 json!({"error": self.to_string()})
             }
             Self::BadRequest(None) => json!({"message": "400 Bad request"}),
-            Self::BadRequest(Some(reason)) => json!({"message": format!("400 Bad request - {reason}")}),
+            Self::BadRequest(Some(reason)) => {
+                json!({"message": format!("400 Bad request - {reason}")})
+            }
             Self::PayloadTooLarge => json!({"message": "413 Request Entity Too Large"}),
             Self::Unavailable(_) => json!({"message": "503 Service Unavailable"}),
             Self::Internal(_) => json!({"message": "500 Internal Server Error"}),
@@ -109,7 +116,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status(), axum::Json(self.body())).into_response();
         if let Self::Unavailable(cause) | Self::Internal(cause) = &self {
-            response.extensions_mut().insert(FailureCause(cause.clone()));
+            response
+                .extensions_mut()
+                .insert(FailureCause(cause.clone()));
         }
         response
     }

@@ -37,9 +37,11 @@ pub use lambda_http::Error;
 
 pub async fn run(router: Router) -> Result<(), lambda_http::Error> {
     let router = crate::finish(router);
-    lambda_http::run(lambda_http::service_fn(move |request: lambda_http::Request| {
-        let router = router.clone();
-        async move { Ok::<_, std::convert::Infallible>(handle(router, request).await) }
-    }))
+    lambda_http::run(lambda_http::service_fn(
+        move |request: lambda_http::Request| {
+            let router = router.clone();
+            async move { Ok::<_, std::convert::Infallible>(handle(router, request).await) }
+        },
+    ))
     .await
 }

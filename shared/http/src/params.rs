@@ -51,7 +51,10 @@ impl Params {
         for (name, value) in pairs {
             // Rack's `name[]=a&name[]=b` arrays.
             if let Some(base) = name.strip_suffix("[]") {
-                let entry = self.0.entry(base.to_owned()).or_insert_with(|| Value::Array(Vec::new()));
+                let entry = self
+                    .0
+                    .entry(base.to_owned())
+                    .or_insert_with(|| Value::Array(Vec::new()));
                 if let Value::Array(values) = entry {
                     values.push(Value::String(value));
                 } else {
@@ -64,11 +67,16 @@ impl Params {
     }
 
     /// Parses what a request carries; split out so tests can drive it without a router.
-    pub fn parse(query: Option<&str>, content_type: Option<&str>, body: &[u8]) -> Result<Self, ApiError> {
+    pub fn parse(
+        query: Option<&str>,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<Self, ApiError> {
         let mut params = Self::default();
         if let Some(query) = query {
             // Rack ignores malformed pairs rather than failing the request.
-            let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+            let pairs: Vec<(String, String)> =
+                serde_urlencoded::from_str(query).unwrap_or_default();
             params.merge_pairs(pairs);
         }
         if body.iter().all(u8::is_ascii_whitespace) {
@@ -102,7 +110,10 @@ impl<S: Send + Sync> FromRequest<S> for Params {
         let bytes = axum::body::to_bytes(Body::new(body), MAX_BODY_BYTES)
             .await
             .map_err(|_| ApiError::PayloadTooLarge)?;
-        let content_type = parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        let content_type = parts
+            .headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
         Self::parse(parts.uri.query(), content_type, &bytes)
     }
 }
@@ -124,7 +135,12 @@ mod tests {
         assert_eq!(params.text("project").as_deref(), Some("a/b"));
         assert_eq!(params.text("changes").as_deref(), Some("_any"));
 
-        let form = Params::parse(None, Some("application/x-www-form-urlencoded"), b"key_id=11&scopes[]=api&scopes[]=read_user").unwrap();
+        let form = Params::parse(
+            None,
+            Some("application/x-www-form-urlencoded"),
+            b"key_id=11&scopes[]=api&scopes[]=read_user",
+        )
+        .unwrap();
         assert_eq!(form.id("key_id"), Some(11));
         assert_eq!(form.get("scopes"), Some(&json!(["api", "read_user"])));
     }
@@ -138,7 +154,10 @@ mod tests {
     #[test]
     fn malformed_json_is_a_400_in_grapes_words() {
         let err = Params::parse(None, Some("application/json"), b"{nope").unwrap_err();
-        assert_eq!(err.body(), json!({"error": "message body does not match declared format"}));
+        assert_eq!(
+            err.body(),
+            json!({"error": "message body does not match declared format"})
+        );
     }
 
     #[test]

@@ -35,12 +35,20 @@ pub struct ShellRequest;
 impl FromRequestParts<AppState> for ShellRequest {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let Some(verifier) = &state.shell_jwt else {
-            tracing::error!("GitLab Shell request to a function configured without the shell secret");
+            tracing::error!(
+                "GitLab Shell request to a function configured without the shell secret"
+            );
             return Err(ApiError::Unauthorized);
         };
-        let header = parts.headers.get(SHELL_API_HEADER).map(|value| value.as_bytes());
+        let header = parts
+            .headers
+            .get(SHELL_API_HEADER)
+            .map(|value| value.as_bytes());
         verifier.verify(header).map_err(|reason| {
             tracing::info!(%reason, "GitLab Shell JWT rejected");
             ApiError::Unauthorized
@@ -50,7 +58,11 @@ impl FromRequestParts<AppState> for ShellRequest {
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn gl_store::Store>, shell_secret: Option<&[u8]>, instance: InstanceInfo) -> Self {
+    pub fn new(
+        store: Arc<dyn gl_store::Store>,
+        shell_secret: Option<&[u8]>,
+        instance: InstanceInfo,
+    ) -> Self {
         Self {
             repo: Repository::new(store),
             shell_jwt: shell_secret.map(|secret| Arc::new(ShellJwtVerifier::new(secret))),
@@ -62,6 +74,10 @@ impl AppState {
     /// Builds clients only; the first network call happens with the first request.
     pub async fn for_lambda(config: &crate::Config) -> Self {
         let store = gl_store::dynamodb::DynamoStore::connect(&config.dynamodb).await;
-        Self::new(Arc::new(store), config.shell_secret.as_deref(), config.instance.clone())
+        Self::new(
+            Arc::new(store),
+            config.shell_secret.as_deref(),
+            config.instance.clone(),
+        )
     }
 }

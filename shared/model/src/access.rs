@@ -97,7 +97,10 @@ mod tests {
 
     #[test]
     fn visibility_uses_gitlab_names() {
-        assert_eq!(serde_json::to_string(&Visibility::Internal).unwrap(), "\"internal\"");
+        assert_eq!(
+            serde_json::to_string(&Visibility::Internal).unwrap(),
+            "\"internal\""
+        );
         assert!(serde_json::from_str::<Visibility>("\"secret\"").is_err());
     }
 }

@@ -67,7 +67,10 @@ impl OpensshKey {
         match owner_name {
             Some(name) => {
                 let name = name.replace(['\n', '\r'], " ");
-                format!("{} {} {name} ({gitlab_host})", self.algorithm, self.blob_base64)
+                format!(
+                    "{} {} {name} ({gitlab_host})",
+                    self.algorithm, self.blob_base64
+                )
             }
             None => format!("{} {}", self.algorithm, self.blob_base64),
         }
@@ -93,13 +96,19 @@ mod tests {
     fn blob_decodes_with_and_without_padding() {
         let padded = "AAAAB3NzaC1yc2EAAAADAQABAAAAgQ==";
         let unpadded = padded.trim_end_matches('=');
-        assert_eq!(lenient_base64_decode(padded), lenient_base64_decode(unpadded));
+        assert_eq!(
+            lenient_base64_decode(padded),
+            lenient_base64_decode(unpadded)
+        );
         assert!(!lenient_base64_decode(padded).is_empty());
     }
 
     #[test]
     fn garbage_decodes_leniently_instead_of_failing() {
-        assert_eq!(lenient_base64_decode("whatever!"), lenient_base64_decode("whatever"));
+        assert_eq!(
+            lenient_base64_decode("whatever!"),
+            lenient_base64_decode("whatever")
+        );
         assert_eq!(lenient_base64_decode("!!!"), Vec::<u8>::new());
         assert_eq!(lenient_base64_decode("QUJD\nRA"), b"ABCD".to_vec());
     }
@@ -110,10 +119,16 @@ mod tests {
         let shown = key.publishable(Some("Admin\nistrator"), "gitlab.example.com");
         assert_eq!(
             shown,
-            format!("ssh-ed25519 {} Admin istrator (gitlab.example.com)", key.blob_base64)
+            format!(
+                "ssh-ed25519 {} Admin istrator (gitlab.example.com)",
+                key.blob_base64
+            )
         );
         assert!(!shown.contains("root@laptop"));
-        assert_eq!(key.publishable(None, "h"), format!("ssh-ed25519 {}", key.blob_base64));
+        assert_eq!(
+            key.publishable(None, "h"),
+            format!("ssh-ed25519 {}", key.blob_base64)
+        );
     }
 
     #[test]

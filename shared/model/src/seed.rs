@@ -9,9 +9,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::NaiveDate;
 use serde::Deserialize;
 
+use crate::Visibility;
 use crate::fingerprint::OpensshKey;
 use crate::records::*;
-use crate::Visibility;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -198,12 +198,23 @@ pub fn valid_path(path: &str) -> bool {
         && !path.ends_with('.')
 }
 
-fn timestamp(record: &str, field: &str, value: Option<&str>, now: &str) -> Result<String, SeedError> {
+fn timestamp(
+    record: &str,
+    field: &str,
+    value: Option<&str>,
+    now: &str,
+) -> Result<String, SeedError> {
     match value {
         None => Ok(now.to_owned()),
         Some(text) => chrono::DateTime::parse_from_rfc3339(text)
             .map(|at| gitlab_timestamp(at.with_timezone(&chrono::Utc)))
-            .map_err(|_| err(record, field, format!("{text:?} is not an RFC 3339 timestamp"))),
+            .map_err(|_| {
+                err(
+                    record,
+                    field,
+                    format!("{text:?} is not an RFC 3339 timestamp"),
+                )
+            }),
     }
 }
 
@@ -238,7 +249,11 @@ impl SeedFile {
 
     /// Validates every record and cross-reference and builds the stored records. `now` stamps
     /// records that carry no `created_at`; `digest` turns a plaintext token into what is stored.
-    pub fn into_world(self, now: &str, digest: &dyn Fn(&str) -> String) -> Result<SeedWorld, SeedError> {
+    pub fn into_world(
+        self,
+        now: &str,
+        digest: &dyn Fn(&str) -> String,
+    ) -> Result<SeedWorld, SeedError> {
         let mut world = SeedWorld {
             settings: self.settings,
             ..SeedWorld::default()
@@ -258,7 +273,11 @@ impl SeedFile {
                 return Err(err(&record, "id", "duplicate user id"));
             }
             if !valid_path(&user.username) {
-                return Err(err(&record, "username", format!("{:?} is not a valid GitLab username", user.username)));
+                return Err(err(
+                    &record,
+                    "username",
+                    format!("{:?} is not a valid GitLab username", user.username),
+                ));
             }
             if !usernames.insert(user.username.to_lowercase()) {
                 return Err(err(&record, "username", "already taken by another user"));
@@ -272,10 +291,10 @@ impl SeedFile {
             if user.name.trim().is_empty() {
                 return Err(err(&record, "name", "must not be empty"));
             }
-            if let Some(ns) = user.namespace_id {
-                if namespace_paths.insert(ns, user.username.clone()).is_some() {
-                    return Err(err(&record, "namespace_id", "duplicate namespace id"));
-                }
+            if let Some(ns) = user.namespace_id
+                && namespace_paths.insert(ns, user.username.clone()).is_some()
+            {
+                return Err(err(&record, "namespace_id", "duplicate namespace id"));
             }
             user_names.insert(user.id, user.name.clone());
             world.users.push(User {
@@ -294,7 +313,11 @@ impl SeedFile {
             if user_names.contains_key(&member.user_id) {
                 Ok(())
             } else {
-                Err(err(record, "members", format!("unknown user {}", member.user_id)))
+                Err(err(
+                    record,
+                    "members",
+                    format!("unknown user {}", member.user_id),
+                ))
             }
         };
 
@@ -304,7 +327,11 @@ impl SeedFile {
             for (i, group) in self.groups.into_iter().enumerate() {
                 let record = format!("groups[{i}] (id {})", group.id);
                 if !valid_path(&group.path) {
-                    return Err(err(&record, "path", format!("{:?} is not a valid GitLab path", group.path)));
+                    return Err(err(
+                        &record,
+                        "path",
+                        format!("{:?} is not a valid GitLab path", group.path),
+                    ));
                 }
                 if namespace_paths.contains_key(&group.id) || map.contains_key(&group.id) {
                     return Err(err(&record, "id", "duplicate namespace id"));
@@ -324,7 +351,11 @@ impl SeedFile {
                     return Err(err(&record, "parent_id", "groups form a cycle"));
                 }
                 let Some((_, parent_group)) = groups.get(&parent_id) else {
-                    return Err(err(&record, "parent_id", format!("unknown group {parent_id}")));
+                    return Err(err(
+                        &record,
+                        "parent_id",
+                        format!("unknown group {parent_id}"),
+                    ));
                 };
                 chain.push(parent_id);
                 segments.push(parent_group.path.clone());
@@ -339,7 +370,11 @@ impl SeedFile {
             let record = format!("groups[{i}] (id {id})");
             let full_path = namespace_paths[&id].clone();
             if !full_paths.insert(full_path.to_lowercase()) {
-                return Err(err(&record, "path", format!("{full_path:?} is already taken")));
+                return Err(err(
+                    &record,
+                    "path",
+                    format!("{full_path:?} is already taken"),
+                ));
             }
             for member in &group.members {
                 check_member(&record, member)?;
@@ -363,14 +398,26 @@ impl SeedFile {
                 return Err(err(&record, "id", "duplicate project id"));
             }
             if !valid_path(&project.path) {
-                return Err(err(&record, "path", format!("{:?} is not a valid GitLab path", project.path)));
+                return Err(err(
+                    &record,
+                    "path",
+                    format!("{:?} is not a valid GitLab path", project.path),
+                ));
             }
             let Some(namespace_path) = namespace_paths.get(&project.namespace_id) else {
-                return Err(err(&record, "namespace_id", format!("unknown namespace {}", project.namespace_id)));
+                return Err(err(
+                    &record,
+                    "namespace_id",
+                    format!("unknown namespace {}", project.namespace_id),
+                ));
             };
             let full_path = format!("{namespace_path}/{}", project.path);
             if !full_paths.insert(full_path.to_lowercase()) {
-                return Err(err(&record, "path", format!("{full_path:?} is already taken")));
+                return Err(err(
+                    &record,
+                    "path",
+                    format!("{full_path:?} is already taken"),
+                ));
             }
             for member in &project.members {
                 check_member(&record, member)?;
@@ -403,26 +450,37 @@ impl SeedFile {
             if !key_ids.insert(key.id) {
                 return Err(err(&record, "id", "duplicate key id"));
             }
-            let parsed = OpensshKey::parse(&key.key).map_err(|e| err(&record, "key", e.to_string()))?;
+            let parsed =
+                OpensshKey::parse(&key.key).map_err(|e| err(&record, "key", e.to_string()))?;
             if !fingerprints.insert(parsed.fingerprint_sha256.clone()) {
-                return Err(err(&record, "key", "has already been taken (same fingerprint as another key)"));
+                return Err(err(
+                    &record,
+                    "key",
+                    "has already been taken (same fingerprint as another key)",
+                ));
             }
-            let owner_name = match key.user_id {
-                Some(user_id) => Some(
-                    user_names
-                        .get(&user_id)
-                        .cloned()
-                        .ok_or_else(|| err(&record, "user_id", format!("unknown user {user_id}")))?,
-                ),
-                None if key.deploy => None,
-                None => return Err(err(&record, "user_id", "a user key needs its owner")),
-            };
+            let owner_name =
+                match key.user_id {
+                    Some(user_id) => Some(user_names.get(&user_id).cloned().ok_or_else(|| {
+                        err(&record, "user_id", format!("unknown user {user_id}"))
+                    })?),
+                    None if key.deploy => None,
+                    None => return Err(err(&record, "user_id", "a user key needs its owner")),
+                };
             if !key.deploy && !key.projects.is_empty() {
-                return Err(err(&record, "projects", "only deploy keys are enabled on projects"));
+                return Err(err(
+                    &record,
+                    "projects",
+                    "only deploy keys are enabled on projects",
+                ));
             }
             for link in &key.projects {
                 if !project_ids.contains(&link.project_id) {
-                    return Err(err(&record, "projects", format!("unknown project {}", link.project_id)));
+                    return Err(err(
+                        &record,
+                        "projects",
+                        format!("unknown project {}", link.project_id),
+                    ));
                 }
             }
             world.keys.push(SshKey {
@@ -453,7 +511,11 @@ impl SeedFile {
                 return Err(err(&record, "id", "duplicate agent id"));
             }
             if !project_ids.contains(&agent.project_id) {
-                return Err(err(&record, "project_id", format!("unknown project {}", agent.project_id)));
+                return Err(err(
+                    &record,
+                    "project_id",
+                    format!("unknown project {}", agent.project_id),
+                ));
             }
             if agent.token.is_empty() {
                 return Err(err(&record, "token", "must not be empty"));
@@ -471,7 +533,11 @@ impl SeedFile {
             let id = token.id.unwrap_or(i as i64 + 1);
             let record = format!("personal_access_tokens[{i}] (id {id})");
             if !user_names.contains_key(&token.user_id) {
-                return Err(err(&record, "user_id", format!("unknown user {}", token.user_id)));
+                return Err(err(
+                    &record,
+                    "user_id",
+                    format!("unknown user {}", token.user_id),
+                ));
             }
             if token.token.is_empty() {
                 return Err(err(&record, "token", "must not be empty"));
@@ -499,14 +565,26 @@ impl SeedFile {
                         .groups
                         .iter()
                         .find(|g| g.full_path.eq_ignore_ascii_case(&path))
-                        .ok_or_else(|| err(&record, "group_path", format!("unknown group {path:?}")))?;
+                        .ok_or_else(|| {
+                            err(&record, "group_path", format!("unknown group {path:?}"))
+                        })?;
                     if group.parent_id.is_some() {
-                        return Err(err(&record, "group_path", "SCIM is configured on top-level groups only"));
+                        return Err(err(
+                            &record,
+                            "group_path",
+                            "SCIM is configured on top-level groups only",
+                        ));
                     }
                     ScimScope::Group { group_id: group.id }
                 }
                 (None, true) => ScimScope::Instance,
-                _ => return Err(err(&record, "group_path", "give either group_path or instance: true")),
+                _ => {
+                    return Err(err(
+                        &record,
+                        "group_path",
+                        "give either group_path or instance: true",
+                    ));
+                }
             };
             if token.token.is_empty() {
                 return Err(err(&record, "token", "must not be empty"));
@@ -522,7 +600,11 @@ impl SeedFile {
 }
 
 /// Parses and validates in one step.
-pub fn parse(bytes: &[u8], now: &str, digest: &dyn Fn(&str) -> String) -> Result<SeedWorld, SeedError> {
+pub fn parse(
+    bytes: &[u8],
+    now: &str,
+    digest: &dyn Fn(&str) -> String,
+) -> Result<SeedWorld, SeedError> {
     SeedFile::from_json(bytes)?.into_world(now, digest)
 }
 
@@ -567,8 +649,20 @@ mod tests {
         assert_eq!(world.keys[0].owner_name.as_deref(), Some("Administrator"));
         assert_eq!(world.keys[0].created_at, NOW);
         assert_eq!(world.agents[0].token_digest, "digest:12");
-        assert_eq!(world.group_members, vec![(10, Member { user_id: 1, access_level: AccessLevel::Owner })]);
-        assert_eq!(world.scim_tokens[0].scope, ScimScope::Group { group_id: 10 });
+        assert_eq!(
+            world.group_members,
+            vec![(
+                10,
+                Member {
+                    user_id: 1,
+                    access_level: AccessLevel::Owner
+                }
+            )]
+        );
+        assert_eq!(
+            world.scim_tokens[0].scope,
+            ScimScope::Group { group_id: 10 }
+        );
     }
 
     #[test]
@@ -585,19 +679,51 @@ mod tests {
         let mut seed = base();
         seed["projects"][0]["archived"] = "yes".into();
         let error = world(seed).unwrap_err();
-        assert_eq!((error.record.as_str(), error.field.as_str()), ("projects[0]", "archived"));
+        assert_eq!(
+            (error.record.as_str(), error.field.as_str()),
+            ("projects[0]", "archived")
+        );
     }
 
     #[test]
     fn semantic_errors_name_the_record() {
-        let cases: Vec<(fn(&mut serde_json::Value), &str, &str)> = vec![
-            (|s| s["keys"][0]["key"] = "ssh-ed25519 nope".into(), "keys[0] (id 1)", "key"),
-            (|s| s["keys"][0]["user_id"] = 5.into(), "keys[0] (id 1)", "user_id"),
-            (|s| s["groups"][1]["parent_id"] = 99.into(), "groups[1] (id 11)", "parent_id"),
-            (|s| s["projects"][0]["namespace_id"] = 99.into(), "projects[0] (id 26)", "namespace_id"),
-            (|s| s["agents"][0]["project_id"] = 1.into(), "agents[0] (id 7)", "project_id"),
-            (|s| s["users"][0]["username"] = "-bad".into(), "users[0] (id 1)", "username"),
-            (|s| s["scim_tokens"][0]["group_path"] = "group/sub".into(), "scim_tokens[0]", "group_path"),
+        type Mutation = fn(&mut serde_json::Value);
+        let cases: Vec<(Mutation, &str, &str)> = vec![
+            (
+                |s| s["keys"][0]["key"] = "ssh-ed25519 nope".into(),
+                "keys[0] (id 1)",
+                "key",
+            ),
+            (
+                |s| s["keys"][0]["user_id"] = 5.into(),
+                "keys[0] (id 1)",
+                "user_id",
+            ),
+            (
+                |s| s["groups"][1]["parent_id"] = 99.into(),
+                "groups[1] (id 11)",
+                "parent_id",
+            ),
+            (
+                |s| s["projects"][0]["namespace_id"] = 99.into(),
+                "projects[0] (id 26)",
+                "namespace_id",
+            ),
+            (
+                |s| s["agents"][0]["project_id"] = 1.into(),
+                "agents[0] (id 7)",
+                "project_id",
+            ),
+            (
+                |s| s["users"][0]["username"] = "-bad".into(),
+                "users[0] (id 1)",
+                "username",
+            ),
+            (
+                |s| s["scim_tokens"][0]["group_path"] = "group/sub".into(),
+                "scim_tokens[0]",
+                "group_path",
+            ),
             (
                 |s| s["projects"][0]["protected_branches"][0]["push_access_level"] = 35.into(),
                 "projects[0].protected_branches[0]",
@@ -608,7 +734,11 @@ mod tests {
             let mut seed = base();
             mutate(&mut seed);
             let error = world(seed).unwrap_err();
-            assert_eq!((error.record.as_str(), error.field.as_str()), (record, field), "{error}");
+            assert_eq!(
+                (error.record.as_str(), error.field.as_str()),
+                (record, field),
+                "{error}"
+            );
         }
     }
 

@@ -7,15 +7,18 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, ConditionCheck, Delete, KeySchemaElement, KeyType,
     KeysAndAttributes, Put, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
     Update,
 };
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Map, Number, Value};
 
-use crate::{Condition, Item, Key, Page, Store, StoreError, TTL_ATTRIBUTE, VERSION_ATTRIBUTE, WriteOp, now_epoch};
+use crate::{
+    Condition, Item, Key, Page, Store, StoreError, TTL_ATTRIBUTE, VERSION_ATTRIBUTE, WriteOp,
+    now_epoch,
+};
 
 /// DynamoDB's limits: 100 keys per `BatchGetItem`, 100 items per transaction.
 const MAX_BATCH_GET: usize = 100;
@@ -45,7 +48,8 @@ impl DynamoStore {
             .operation_attempt_timeout(Duration::from_secs(3))
             .operation_timeout(Duration::from_secs(8))
             .build();
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts);
+        let mut loader =
+            aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts);
         if let Some(region) = &config.region {
             loader = loader.region(aws_config::Region::new(region.clone()));
         }
@@ -53,10 +57,17 @@ impl DynamoStore {
             loader = loader.endpoint_url(endpoint);
             if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
                 loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                    "local", "local", None, None, "local-endpoint",
+                    "local",
+                    "local",
+                    None,
+                    None,
+                    "local-endpoint",
                 ));
             }
-            if config.region.is_none() && std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
+            if config.region.is_none()
+                && std::env::var_os("AWS_REGION").is_none()
+                && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+            {
                 loader = loader.region(aws_config::Region::new("us-east-1"));
             }
         }
@@ -74,7 +85,13 @@ impl DynamoStore {
     /// Creates the table as `template.yaml` declares it (pk/sk strings, on-demand, TTL on
     /// `ttl`) unless it exists. For local servers and tests; in AWS the template owns it.
     pub async fn create_table_if_missing(&self) -> Result<(), StoreError> {
-        match self.client.describe_table().table_name(&self.table).send().await {
+        match self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+        {
             Ok(_) => return Ok(()),
             Err(err) if err.code() == Some("ResourceNotFoundException") => {}
             Err(err) => return Err(classify(err)),
@@ -110,7 +127,13 @@ impl DynamoStore {
             Err(err) => return Err(classify(err)),
         }
         for _ in 0..100 {
-            let described = self.client.describe_table().table_name(&self.table).send().await.map_err(classify)?;
+            let described = self
+                .client
+                .describe_table()
+                .table_name(&self.table)
+                .send()
+                .await
+                .map_err(classify)?;
             let active = described
                 .table()
                 .and_then(|t| t.table_status())
@@ -140,7 +163,12 @@ impl DynamoStore {
 
     /// Deletes the table (tests use one table per test).
     pub async fn delete_table(&self) -> Result<(), StoreError> {
-        self.client.delete_table().table_name(&self.table).send().await.map_err(classify)?;
+        self.client
+            .delete_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map_err(classify)?;
         Ok(())
     }
 }
@@ -154,7 +182,10 @@ where
 {
     match &err {
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
-            StoreError::Unavailable(format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&err)))
+            StoreError::Unavailable(format!(
+                "{}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(&err)
+            ))
         }
         SdkError::ServiceError(service) => {
             let code = service.err().code().unwrap_or_default();
@@ -171,11 +202,16 @@ where
                 | "InternalServerError"
                 | "ServiceUnavailable"
                 | "TransactionInProgressException"
-                | "TransactionCanceledException" => StoreError::Unavailable(format!("{code}: {message}")),
+                | "TransactionCanceledException" => {
+                    StoreError::Unavailable(format!("{code}: {message}"))
+                }
                 _ => StoreError::Other(format!("{code}: {message}")),
             }
         }
-        _ => StoreError::Other(format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&err))),
+        _ => StoreError::Other(format!(
+            "{}",
+            aws_sdk_dynamodb::error::DisplayErrorContext(&err)
+        )),
     }
 }
 
@@ -186,7 +222,11 @@ fn to_attribute(value: &Value) -> AttributeValue {
         Value::Number(n) => AttributeValue::N(n.to_string()),
         Value::String(s) => AttributeValue::S(s.clone()),
         Value::Array(values) => AttributeValue::L(values.iter().map(to_attribute).collect()),
-        Value::Object(map) => AttributeValue::M(map.iter().map(|(k, v)| (k.clone(), to_attribute(v))).collect()),
+        Value::Object(map) => AttributeValue::M(
+            map.iter()
+                .map(|(k, v)| (k.clone(), to_attribute(v)))
+                .collect(),
+        ),
     }
 }
 
@@ -198,16 +238,33 @@ fn from_attribute(value: &AttributeValue) -> Value {
             .parse::<i64>()
             .map(Value::from)
             .ok()
-            .or_else(|| n.parse::<f64>().ok().and_then(Number::from_f64).map(Value::Number))
+            .or_else(|| {
+                n.parse::<f64>()
+                    .ok()
+                    .and_then(Number::from_f64)
+                    .map(Value::Number)
+            })
             .unwrap_or(Value::Null),
         AttributeValue::S(s) => Value::String(s.clone()),
         AttributeValue::L(values) => Value::Array(values.iter().map(from_attribute).collect()),
-        AttributeValue::M(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), from_attribute(v))).collect()),
-        AttributeValue::Ss(values) => Value::Array(values.iter().cloned().map(Value::String).collect()),
-        AttributeValue::Ns(values) => Value::Array(
-            values.iter().filter_map(|n| n.parse::<i64>().ok()).map(Value::from).collect(),
+        AttributeValue::M(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), from_attribute(v)))
+                .collect(),
         ),
-        AttributeValue::B(blob) => Value::String(String::from_utf8_lossy(blob.as_ref()).into_owned()),
+        AttributeValue::Ss(values) => {
+            Value::Array(values.iter().cloned().map(Value::String).collect())
+        }
+        AttributeValue::Ns(values) => Value::Array(
+            values
+                .iter()
+                .filter_map(|n| n.parse::<i64>().ok())
+                .map(Value::from)
+                .collect(),
+        ),
+        AttributeValue::B(blob) => {
+            Value::String(String::from_utf8_lossy(blob.as_ref()).into_owned())
+        }
         _ => Value::Null,
     }
 }
@@ -232,8 +289,14 @@ fn from_item(mut attributes: HashMap<String, AttributeValue>) -> Result<Item, St
         Some(AttributeValue::S(s)) => Ok(s),
         _ => Err(StoreError::Corrupt(format!("item without a string {name}"))),
     };
-    let key = Key { pk: take("pk")?, sk: take("sk")? };
-    let attrs: Map<String, Value> = attributes.iter().map(|(k, v)| (k.clone(), from_attribute(v))).collect();
+    let key = Key {
+        pk: take("pk")?,
+        sk: take("sk")?,
+    };
+    let attrs: Map<String, Value> = attributes
+        .iter()
+        .map(|(k, v)| (k.clone(), from_attribute(v)))
+        .collect();
     Ok(Item { key, attrs })
 }
 
@@ -257,11 +320,24 @@ fn condition_expression(condition: Condition) -> Option<Expression> {
             "#cv = :cv".to_owned()
         }
     };
-    Some(Expression { text, names, values })
+    Some(Expression {
+        text,
+        names,
+        values,
+    })
 }
 
 /// `ADD` for counters, `SET` for attributes, merged with the condition's placeholders.
-fn update_expression(add: &[(String, i64)], set: &[(String, Value)], condition: Condition) -> (String, Option<String>, HashMap<String, String>, HashMap<String, AttributeValue>) {
+fn update_expression(
+    add: &[(String, i64)],
+    set: &[(String, Value)],
+    condition: Condition,
+) -> (
+    String,
+    Option<String>,
+    HashMap<String, String>,
+    HashMap<String, AttributeValue>,
+) {
     let mut names = HashMap::new();
     let mut values = HashMap::new();
     let mut clauses = Vec::new();
@@ -311,7 +387,9 @@ impl DynamoStore {
                     .table_name(&self.table)
                     .set_item(Some(item_attributes(&item)))
                     .set_condition_expression(expr.as_ref().map(|e| e.text.clone()))
-                    .set_expression_attribute_names(expr.as_ref().and_then(|e| non_empty(e.names.clone())))
+                    .set_expression_attribute_names(
+                        expr.as_ref().and_then(|e| non_empty(e.names.clone())),
+                    )
                     .set_expression_attribute_values(expr.and_then(|e| non_empty(e.values)))
                     .send()
                     .await
@@ -324,13 +402,20 @@ impl DynamoStore {
                     .table_name(&self.table)
                     .set_key(Some(key_attributes(&key)))
                     .set_condition_expression(expr.as_ref().map(|e| e.text.clone()))
-                    .set_expression_attribute_names(expr.as_ref().and_then(|e| non_empty(e.names.clone())))
+                    .set_expression_attribute_names(
+                        expr.as_ref().and_then(|e| non_empty(e.names.clone())),
+                    )
                     .set_expression_attribute_values(expr.and_then(|e| non_empty(e.values)))
                     .send()
                     .await
                     .map_err(classify)?;
             }
-            WriteOp::Update { key, add, set, condition } => {
+            WriteOp::Update {
+                key,
+                add,
+                set,
+                condition,
+            } => {
                 let (update, condition, names, values) = update_expression(&add, &set, condition);
                 self.client
                     .update_item()
@@ -346,12 +431,18 @@ impl DynamoStore {
             }
             WriteOp::Check { key, condition } => {
                 // A lone condition check: read consistently and evaluate it here.
-                let found = self.get_many(std::slice::from_ref(&key)).await?.pop().flatten();
+                let found = self
+                    .get_many(std::slice::from_ref(&key))
+                    .await?
+                    .pop()
+                    .flatten();
                 let holds = match condition {
                     Condition::None => true,
                     Condition::NotExists => found.is_none(),
                     Condition::Exists => found.is_some(),
-                    Condition::VersionEquals(v) => found.and_then(|i| i.number(VERSION_ATTRIBUTE)) == Some(v),
+                    Condition::VersionEquals(v) => {
+                        found.and_then(|i| i.number(VERSION_ATTRIBUTE)) == Some(v)
+                    }
                 };
                 if !holds {
                     return Err(StoreError::ConditionFailed);
@@ -369,7 +460,9 @@ impl DynamoStore {
                     .table_name(&self.table)
                     .set_item(Some(item_attributes(&item)))
                     .set_condition_expression(expr.as_ref().map(|e| e.text.clone()))
-                    .set_expression_attribute_names(expr.as_ref().and_then(|e| non_empty(e.names.clone())))
+                    .set_expression_attribute_names(
+                        expr.as_ref().and_then(|e| non_empty(e.names.clone())),
+                    )
                     .set_expression_attribute_values(expr.and_then(|e| non_empty(e.values)))
                     .build()
                     .expect("put is complete");
@@ -381,13 +474,20 @@ impl DynamoStore {
                     .table_name(&self.table)
                     .set_key(Some(key_attributes(&key)))
                     .set_condition_expression(expr.as_ref().map(|e| e.text.clone()))
-                    .set_expression_attribute_names(expr.as_ref().and_then(|e| non_empty(e.names.clone())))
+                    .set_expression_attribute_names(
+                        expr.as_ref().and_then(|e| non_empty(e.names.clone())),
+                    )
                     .set_expression_attribute_values(expr.and_then(|e| non_empty(e.values)))
                     .build()
                     .expect("delete is complete");
                 TransactWriteItem::builder().delete(delete)
             }
-            WriteOp::Update { key, add, set, condition } => {
+            WriteOp::Update {
+                key,
+                add,
+                set,
+                condition,
+            } => {
                 let (update, condition, names, values) = update_expression(&add, &set, condition);
                 let update = Update::builder()
                     .table_name(&self.table)
@@ -460,7 +560,11 @@ impl Store for DynamoStore {
                     .send()
                     .await
                     .map_err(classify)?;
-                for attributes in output.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                for attributes in output
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default()
+                {
                     let item = from_item(attributes)?;
                     found.insert(item.key.clone(), item);
                 }
@@ -471,7 +575,9 @@ impl Store for DynamoStore {
                 if request.is_some() {
                     attempt += 1;
                     if attempt > 8 {
-                        return Err(StoreError::Unavailable("unprocessed keys after retries".to_owned()));
+                        return Err(StoreError::Unavailable(
+                            "unprocessed keys after retries".to_owned(),
+                        ));
                     }
                     tokio::time::sleep(Duration::from_millis(10 << attempt.min(6))).await;
                 }
@@ -492,7 +598,10 @@ impl Store for DynamoStore {
     ) -> Result<Page, StoreError> {
         let now = now_epoch();
         let start = start_after.map(|sk| {
-            key_attributes(&Key { pk: pk.to_owned(), sk: sk.to_owned() })
+            key_attributes(&Key {
+                pk: pk.to_owned(),
+                sk: sk.to_owned(),
+            })
         });
         let output = self
             .client
@@ -524,12 +633,16 @@ impl Store for DynamoStore {
     async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
         match ops.len() {
             0 => Ok(()),
-            1 => self.write_one(ops.into_iter().next().expect("one op")).await,
+            1 => {
+                self.write_one(ops.into_iter().next().expect("one op"))
+                    .await
+            }
             n if n > MAX_TRANSACTION => Err(StoreError::Other(format!(
                 "a transaction holds at most {MAX_TRANSACTION} items, not {n}"
             ))),
             _ => {
-                let items: Vec<TransactWriteItem> = ops.into_iter().map(|op| self.transact_item(op)).collect();
+                let items: Vec<TransactWriteItem> =
+                    ops.into_iter().map(|op| self.transact_item(op)).collect();
                 self.client
                     .transact_write_items()
                     .set_transact_items(Some(items))

@@ -79,7 +79,9 @@ impl Store for EmbeddedStore {
             let now = now_epoch();
             keys.into_iter()
                 .map(|key| {
-                    let found = table.get((key.pk.as_str(), key.sk.as_str())).map_err(other)?;
+                    let found = table
+                        .get((key.pk.as_str(), key.sk.as_str()))
+                        .map_err(other)?;
                     match found {
                         Some(bytes) => {
                             let item = decode(key, bytes.value())?;
@@ -107,7 +109,10 @@ impl Store for EmbeddedStore {
             let table = match txn.open_table(ITEMS) {
                 Ok(table) => table,
                 Err(TableError::TableDoesNotExist(_)) => {
-                    return Ok(Page { items: Vec::new(), next: None });
+                    return Ok(Page {
+                        items: Vec::new(),
+                        next: None,
+                    });
                 }
                 Err(err) => return Err(other(err)),
             };
@@ -115,7 +120,10 @@ impl Store for EmbeddedStore {
             let now = now_epoch();
             let mut items = Vec::new();
             let mut next = None;
-            for entry in table.range((pk.as_str(), start.as_str())..).map_err(other)? {
+            for entry in table
+                .range((pk.as_str(), start.as_str())..)
+                .map_err(other)?
+            {
                 let (key, value) = entry.map_err(other)?;
                 let (item_pk, item_sk) = key.value();
                 if item_pk != pk || !item_sk.starts_with(&sk_prefix) {
@@ -129,7 +137,10 @@ impl Store for EmbeddedStore {
                     break;
                 }
                 let item = decode(
-                    Key { pk: item_pk.to_owned(), sk: item_sk.to_owned() },
+                    Key {
+                        pk: item_pk.to_owned(),
+                        sk: item_sk.to_owned(),
+                    },
                     value.value(),
                 )?;
                 if !item.expired(now) {
@@ -150,8 +161,12 @@ impl Store for EmbeddedStore {
                 let mut current = Vec::with_capacity(ops.len());
                 for op in &ops {
                     let key = op.key();
-                    let found = table.get((key.pk.as_str(), key.sk.as_str())).map_err(other)?;
-                    let item = found.map(|bytes| decode(key.clone(), bytes.value())).transpose()?;
+                    let found = table
+                        .get((key.pk.as_str(), key.sk.as_str()))
+                        .map_err(other)?;
+                    let item = found
+                        .map(|bytes| decode(key.clone(), bytes.value()))
+                        .transpose()?;
                     let condition = match op {
                         WriteOp::Put { condition, .. }
                         | WriteOp::Delete { condition, .. }
@@ -168,11 +183,16 @@ impl Store for EmbeddedStore {
                         WriteOp::Put { item, .. } => {
                             let bytes = serde_json::to_vec(&item.attrs).map_err(other)?;
                             table
-                                .insert((item.key.pk.as_str(), item.key.sk.as_str()), bytes.as_slice())
+                                .insert(
+                                    (item.key.pk.as_str(), item.key.sk.as_str()),
+                                    bytes.as_slice(),
+                                )
                                 .map_err(other)?;
                         }
                         WriteOp::Delete { key, .. } => {
-                            table.remove((key.pk.as_str(), key.sk.as_str())).map_err(other)?;
+                            table
+                                .remove((key.pk.as_str(), key.sk.as_str()))
+                                .map_err(other)?;
                         }
                         WriteOp::Update { key, add, set, .. } => {
                             let mut attrs = existing.map(|item| item.attrs).unwrap_or_default();

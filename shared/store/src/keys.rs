@@ -35,7 +35,10 @@ pub struct Key {
 
 impl Key {
     fn new(pk: String, sk: &str) -> Self {
-        Self { pk, sk: sk.to_owned() }
+        Self {
+            pk,
+            sk: sk.to_owned(),
+        }
     }
 }
 
@@ -64,7 +67,10 @@ pub fn user_namespace(id: NamespaceId) -> Key {
 }
 
 pub fn namespace_member(namespace_id: NamespaceId, user_id: UserId) -> Key {
-    Key::new(format!("NAMESPACE#{namespace_id}"), &format!("MEMBER#{user_id}"))
+    Key::new(
+        format!("NAMESPACE#{namespace_id}"),
+        &format!("MEMBER#{user_id}"),
+    )
 }
 
 pub fn route(full_path: &str) -> Key {
@@ -76,7 +82,10 @@ pub fn project(id: ProjectId) -> Key {
 }
 
 pub fn project_member(project_id: ProjectId, user_id: UserId) -> Key {
-    Key::new(format!("PROJECT#{project_id}"), &format!("MEMBER#{user_id}"))
+    Key::new(
+        format!("PROJECT#{project_id}"),
+        &format!("MEMBER#{user_id}"),
+    )
 }
 
 pub fn agent(id: AgentId) -> Key {

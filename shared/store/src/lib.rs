@@ -60,9 +60,8 @@ impl Item {
     }
 
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, StoreError> {
-        serde_json::from_value(Value::Object(self.attrs.clone())).map_err(|err| {
-            StoreError::Corrupt(format!("{}/{}: {err}", self.key.pk, self.key.sk))
-        })
+        serde_json::from_value(Value::Object(self.attrs.clone()))
+            .map_err(|err| StoreError::Corrupt(format!("{}/{}: {err}", self.key.pk, self.key.sk)))
     }
 
     pub fn number(&self, name: &str) -> Option<i64> {
@@ -72,7 +71,8 @@ impl Item {
     /// True when the item carries a TTL in the past. DynamoDB deletes expired items lazily
     /// (up to days later), so both adapters hide them on reads.
     pub fn expired(&self, now_epoch: i64) -> bool {
-        self.number(TTL_ATTRIBUTE).is_some_and(|ttl| ttl <= now_epoch)
+        self.number(TTL_ATTRIBUTE)
+            .is_some_and(|ttl| ttl <= now_epoch)
     }
 }
 
@@ -88,8 +88,14 @@ pub enum Condition {
 /// One element of an atomic write.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOp {
-    Put { item: Item, condition: Condition },
-    Delete { key: Key, condition: Condition },
+    Put {
+        item: Item,
+        condition: Condition,
+    },
+    Delete {
+        key: Key,
+        condition: Condition,
+    },
     /// Atomic counter adds and attribute sets on one item, creating it if absent.
     Update {
         key: Key,
@@ -97,7 +103,10 @@ pub enum WriteOp {
         set: Vec<(String, Value)>,
         condition: Condition,
     },
-    Check { key: Key, condition: Condition },
+    Check {
+        key: Key,
+        condition: Condition,
+    },
 }
 
 impl WriteOp {

@@ -45,7 +45,9 @@ pub struct ImportReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("{record}: conflicts with what the store already holds (a username, path, key or token taken by another record)")]
+    #[error(
+        "{record}: conflicts with what the store already holds (a username, path, key or token taken by another record)"
+    )]
     Conflict { record: String },
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -65,7 +67,10 @@ impl Repository {
         &self.store
     }
 
-    async fn get_one<T: serde::de::DeserializeOwned>(&self, key: Key) -> Result<Option<T>, StoreError> {
+    async fn get_one<T: serde::de::DeserializeOwned>(
+        &self,
+        key: Key,
+    ) -> Result<Option<T>, StoreError> {
         match self.store.get_many(&[key]).await?.pop().flatten() {
             Some(item) => item.decode().map(Some),
             None => Ok(None),
@@ -111,7 +116,10 @@ impl Repository {
 
     /// `User.find_by_username`, case-insensitive like GitLab's.
     pub async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
-        let Some(lookup) = self.get_one::<UsernameLookup>(keys::username(username)).await? else {
+        let Some(lookup) = self
+            .get_one::<UsernameLookup>(keys::username(username))
+            .await?
+        else {
             return Ok(None);
         };
         self.user_by_id(lookup.user_id).await
@@ -121,20 +129,33 @@ impl Repository {
     /// conditioned on not existing: a record already present is left as it is (so importing
     /// the same file twice changes nothing), and a lookup taken by another record is a conflict.
     pub async fn import_seed(&self, world: SeedWorld) -> Result<ImportReport, ImportError> {
-        let put = |item: Item| WriteOp::Put { item, condition: Condition::NotExists };
+        let put = |item: Item| WriteOp::Put {
+            item,
+            condition: Condition::NotExists,
+        };
         let mut batches: Vec<(String, Vec<WriteOp>)> = Vec::new();
 
         for user in &world.users {
             let mut ops = vec![
                 put(Item::new(keys::user(user.id), user)),
-                put(Item::new(keys::username(&user.username), &UsernameLookup { user_id: user.id })),
+                put(Item::new(
+                    keys::username(&user.username),
+                    &UsernameLookup { user_id: user.id },
+                )),
             ];
             if let Some(ns) = user.namespace_id {
-                let namespace = UserNamespace { id: ns, path: user.username.clone(), user_id: user.id };
+                let namespace = UserNamespace {
+                    id: ns,
+                    path: user.username.clone(),
+                    user_id: user.id,
+                };
                 ops.push(put(Item::new(keys::user_namespace(ns), &namespace)));
                 ops.push(put(Item::new(
                     keys::route(&user.username),
-                    &Route { source_type: RouteSource::Namespace, source_id: ns },
+                    &Route {
+                        source_type: RouteSource::Namespace,
+                        source_id: ns,
+                    },
                 )));
             }
             batches.push((format!("user {}", user.id), ops));
@@ -146,7 +167,10 @@ impl Repository {
                     put(Item::new(keys::group(group.id), group)),
                     put(Item::new(
                         keys::route(&group.full_path),
-                        &Route { source_type: RouteSource::Namespace, source_id: group.id },
+                        &Route {
+                            source_type: RouteSource::Namespace,
+                            source_id: group.id,
+                        },
                     )),
                 ],
             ));
@@ -154,7 +178,10 @@ impl Repository {
         for (namespace_id, member) in &world.group_members {
             batches.push((
                 format!("group {namespace_id} member {}", member.user_id),
-                vec![put(Item::new(keys::namespace_member(*namespace_id, member.user_id), member))],
+                vec![put(Item::new(
+                    keys::namespace_member(*namespace_id, member.user_id),
+                    member,
+                ))],
             ));
         }
         for project in &world.projects {
@@ -164,7 +191,10 @@ impl Repository {
                     put(Item::new(keys::project(project.id), project)),
                     put(Item::new(
                         keys::route(&project.full_path),
-                        &Route { source_type: RouteSource::Project, source_id: project.id },
+                        &Route {
+                            source_type: RouteSource::Project,
+                            source_id: project.id,
+                        },
                     )),
                 ],
             ));
@@ -172,7 +202,10 @@ impl Repository {
         for (project_id, member) in &world.project_members {
             batches.push((
                 format!("project {project_id} member {}", member.user_id),
-                vec![put(Item::new(keys::project_member(*project_id, member.user_id), member))],
+                vec![put(Item::new(
+                    keys::project_member(*project_id, member.user_id),
+                    member,
+                ))],
             ));
         }
         for key in &world.keys {
@@ -180,7 +213,10 @@ impl Repository {
                 format!("key {}", key.id),
                 vec![
                     put(Item::new(keys::ssh_key(key.id), key)),
-                    put(Item::new(keys::key_fingerprint(&key.fingerprint_sha256), key)),
+                    put(Item::new(
+                        keys::key_fingerprint(&key.fingerprint_sha256),
+                        key,
+                    )),
                 ],
             ));
         }
@@ -198,7 +234,10 @@ impl Repository {
                 format!("personal access token {}", token.id),
                 vec![
                     put(Item::new(keys::personal_access_token(token.id), token)),
-                    put(Item::new(keys::personal_access_token_digest(&token.token_digest), token)),
+                    put(Item::new(
+                        keys::personal_access_token_digest(&token.token_digest),
+                        token,
+                    )),
                 ],
             ));
         }
@@ -212,9 +251,18 @@ impl Repository {
         let mut report = ImportReport::default();
         if let Some(settings) = &world.settings {
             let current = self.get_one_item(keys::settings()).await?;
-            if current.as_ref().map(Item::decode::<Settings>).transpose()?.as_ref() != Some(settings) {
+            if current
+                .as_ref()
+                .map(Item::decode::<Settings>)
+                .transpose()?
+                .as_ref()
+                != Some(settings)
+            {
                 self.store
-                    .write(vec![WriteOp::Put { item: Item::new(keys::settings(), settings), condition: Condition::None }])
+                    .write(vec![WriteOp::Put {
+                        item: Item::new(keys::settings(), settings),
+                        condition: Condition::None,
+                    }])
                     .await?;
                 report.written += 1;
             } else {

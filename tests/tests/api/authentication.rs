@@ -23,7 +23,12 @@ fn now() -> i64 {
 }
 
 fn signed(algorithm: Algorithm, claims: serde_json::Value, secret: &[u8]) -> String {
-    jsonwebtoken::encode(&Header::new(algorithm), &claims, &EncodingKey::from_secret(secret)).unwrap()
+    jsonwebtoken::encode(
+        &Header::new(algorithm),
+        &claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .unwrap()
 }
 
 fn rejected_tokens() -> Vec<(&'static str, String)> {
@@ -36,14 +41,66 @@ fn rejected_tokens() -> Vec<(&'static str, String)> {
     vec![
         ("empty", String::new()),
         ("garbage", "not-a-jwt".to_owned()),
-        ("wrong secret", signed(Algorithm::HS256, json!({"iss": "gitlab-shell", "exp": now() + 60}), b"another-secret")),
-        ("secret with its newline", signed(Algorithm::HS256, json!({"iss": "gitlab-shell", "exp": now() + 60}), b"default-secret-content\n")),
-        ("expired beyond the leeway", signed(Algorithm::HS256, json!({"iss": "gitlab-shell", "iat": now() - 180, "exp": now() - 120}), SECRET)),
-        ("not yet valid", signed(Algorithm::HS256, json!({"iss": "gitlab-shell", "nbf": now() + 120}), SECRET)),
-        ("wrong issuer", signed(Algorithm::HS256, json!({"iss": "gitlab-workhorse", "exp": now() + 60}), SECRET)),
-        ("no issuer", signed(Algorithm::HS256, json!({"exp": now() + 60}), SECRET)),
-        ("kas issuer", signed(Algorithm::HS256, json!({"iss": "gitlab-kas", "aud": "gitlab", "exp": now() + 60}), SECRET)),
-        ("HS512", signed(Algorithm::HS512, json!({"iss": "gitlab-shell", "exp": now() + 60}), SECRET)),
+        (
+            "wrong secret",
+            signed(
+                Algorithm::HS256,
+                json!({"iss": "gitlab-shell", "exp": now() + 60}),
+                b"another-secret",
+            ),
+        ),
+        (
+            "secret with its newline",
+            signed(
+                Algorithm::HS256,
+                json!({"iss": "gitlab-shell", "exp": now() + 60}),
+                b"default-secret-content\n",
+            ),
+        ),
+        (
+            "expired beyond the leeway",
+            signed(
+                Algorithm::HS256,
+                json!({"iss": "gitlab-shell", "iat": now() - 180, "exp": now() - 120}),
+                SECRET,
+            ),
+        ),
+        (
+            "not yet valid",
+            signed(
+                Algorithm::HS256,
+                json!({"iss": "gitlab-shell", "nbf": now() + 120}),
+                SECRET,
+            ),
+        ),
+        (
+            "wrong issuer",
+            signed(
+                Algorithm::HS256,
+                json!({"iss": "gitlab-workhorse", "exp": now() + 60}),
+                SECRET,
+            ),
+        ),
+        (
+            "no issuer",
+            signed(Algorithm::HS256, json!({"exp": now() + 60}), SECRET),
+        ),
+        (
+            "kas issuer",
+            signed(
+                Algorithm::HS256,
+                json!({"iss": "gitlab-kas", "aud": "gitlab", "exp": now() + 60}),
+                SECRET,
+            ),
+        ),
+        (
+            "HS512",
+            signed(
+                Algorithm::HS512,
+                json!({"iss": "gitlab-shell", "exp": now() + 60}),
+                SECRET,
+            ),
+        ),
         ("alg none", unsigned),
     ]
 }

@@ -15,15 +15,25 @@ mod unavailable;
 /// The OpenSSH line of key `index` in the test world.
 pub fn world_key(index: usize) -> String {
     let world: serde_json::Value = serde_json::from_str(support::WORLD).expect("world is JSON");
-    world["keys"][index]["key"].as_str().expect("key line").to_owned()
+    world["keys"][index]["key"]
+        .as_str()
+        .expect("key line")
+        .to_owned()
 }
 
 /// The base64 blob (second field) of key `index` in the test world.
 pub fn world_blob(index: usize) -> String {
-    world_key(index).split_whitespace().nth(1).expect("blob").to_owned()
+    world_key(index)
+        .split_whitespace()
+        .nth(1)
+        .expect("blob")
+        .to_owned()
 }
 
 /// Go's `url.QueryEscape`, which GitLab Shell's `url.Values.Encode()` applies.
 pub fn query_escape(value: &str) -> String {
-    value.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D")
+    value
+        .replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D")
 }

@@ -42,10 +42,14 @@ pub fn dynamo_endpoint() -> Option<String> {
     match std::env::var(ENDPOINT_VARIABLE) {
         Ok(endpoint) if !endpoint.is_empty() => Some(endpoint),
         _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("{ENDPOINT_VARIABLE} is not set: CI must run the DynamoDB suite (see scripts/test.sh)")
+            panic!(
+                "{ENDPOINT_VARIABLE} is not set: CI must run the DynamoDB suite (see scripts/test.sh)"
+            )
         }
         _ => {
-            eprintln!("{ENDPOINT_VARIABLE} is not set: this DynamoDB test did nothing (scripts/test.sh sets it)");
+            eprintln!(
+                "{ENDPOINT_VARIABLE} is not set: this DynamoDB test did nothing (scripts/test.sh sets it)"
+            );
             None
         }
     }
@@ -60,8 +64,16 @@ pub async fn fresh_dynamo_table() -> Option<DynamoStore> {
         TABLE_SEQUENCE.fetch_add(1, Ordering::SeqCst),
         chrono::Utc::now().timestamp_micros()
     );
-    let store = DynamoStore::connect(&DynamoConfig { table, endpoint: Some(endpoint), region: Some("us-east-1".into()) }).await;
-    store.create_table_if_missing().await.expect("moto creates the table");
+    let store = DynamoStore::connect(&DynamoConfig {
+        table,
+        endpoint: Some(endpoint),
+        region: Some("us-east-1".into()),
+    })
+    .await;
+    store
+        .create_table_if_missing()
+        .await
+        .expect("moto creates the table");
     Some(store)
 }
 
@@ -83,31 +95,55 @@ impl TestApp {
         let store: Arc<dyn Store> = counter.clone();
         let repo = Repository::new(Arc::clone(&store));
         let router = local_api::app(local_api::state(store, SECRET));
-        Self { router, counter, repo, dynamo }
+        Self {
+            router,
+            counter,
+            repo,
+            dynamo,
+        }
     }
 
     /// The test world of `fixtures/world.json` on `backend`.
     pub async fn seeded(backend: Backend) -> Option<Self> {
         let app = Self::empty(backend).await?;
-        local_api::import_seed_bytes(&app.repo, WORLD.as_bytes(), std::path::Path::new("world.json"))
-            .await
-            .expect("the test world imports");
+        local_api::import_seed_bytes(
+            &app.repo,
+            WORLD.as_bytes(),
+            std::path::Path::new("world.json"),
+        )
+        .await
+        .expect("the test world imports");
         app.counter.reset();
         Some(app)
     }
 
     pub async fn send(&self, request: Request<Body>) -> TestResponse {
-        let response = self.router.clone().oneshot(request).await.expect("routers are infallible");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("routers are infallible");
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.expect("body reads").to_bytes();
-        TestResponse { status, headers, text: String::from_utf8(bytes.to_vec()).expect("UTF-8 body") }
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body reads")
+            .to_bytes();
+        TestResponse {
+            status,
+            headers,
+            text: String::from_utf8(bytes.to_vec()).expect("UTF-8 body"),
+        }
     }
 
     /// A request as GitLab Shell sends it: a fresh JWT, `Content-Type: application/json` even
     /// without a body, `User-Agent: GitLab-Shell` twice, `Connection: close`.
     pub async fn shell_get(&self, path_and_query: &str) -> TestResponse {
-        self.send(shell_request(Method::GET, path_and_query, &jwt_now())).await
+        self.send(shell_request(Method::GET, path_and_query, &jwt_now()))
+            .await
     }
 
     /// Round trips made since the last reset, then reset.
@@ -158,14 +194,19 @@ pub struct TestResponse {
 
 impl TestResponse {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or_else(|err| panic!("not JSON ({err}): {:?}", self.text))
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|err| panic!("not JSON ({err}): {:?}", self.text))
     }
 
     /// Status, JSON media type and exact body bytes, all at once.
     #[track_caller]
     pub fn assert(&self, status: u16, body: &str) {
         assert_eq!((self.status.as_u16(), self.text.as_str()), (status, body));
-        let content_type = self.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let content_type = self
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
         assert_eq!(content_type, "application/json", "content type of {body}");
     }
 }

@@ -25,13 +25,22 @@ async fn reads_answer_503_promptly() {
     let app = unreachable_app().await;
     let started = Instant::now();
     for path in [
-        format!("/api/v4/internal/authorized_keys?key={}", query_escape(&world_blob(0))),
+        format!(
+            "/api/v4/internal/authorized_keys?key={}",
+            query_escape(&world_blob(0))
+        ),
         "/api/v4/internal/discover?key_id=1".to_owned(),
         "/api/v4/internal/discover?username=root".to_owned(),
     ] {
-        app.shell_get(&path).await.assert(503, r#"{"message":"503 Service Unavailable"}"#);
+        app.shell_get(&path)
+            .await
+            .assert(503, r#"{"message":"503 Service Unavailable"}"#);
     }
-    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,207 @@
+//! The `local-api` binary as a user runs it: flags, secrets, seeds, persistence, the printed
+//! curl. Each server listens on port 0 of loopback and is killed at the end.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const BIN: &str = env!("CARGO_BIN_EXE_local-api");
+
+struct Server {
+    child: Child,
+    address: String,
+    token: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the server and reads its banner until the ready-to-paste curl line.
+fn start(args: &[&str]) -> Server {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("local-api starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut address = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("banner is text");
+        if let Some(rest) = line.strip_prefix("serving GitLab's internal API on http://") {
+            address = rest.split_whitespace().next().map(str::to_owned);
+        }
+        if let Some(start) = line.find("Gitlab-Shell-Api-Request: ") {
+            let token = line[start + 26..].split('\'').next().unwrap().to_owned();
+            return Server {
+                child,
+                address: address.expect("address printed before the curl"),
+                token,
+            };
+        }
+    }
+    panic!("local-api exited before printing its curl line");
+}
+
+async fn get(server: &Server, path: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(&server.address)
+        .await
+        .unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nGitlab-Shell-Api-Request: {}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n",
+        server.token
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await.unwrap();
+    let status = raw[9..12].parse().unwrap();
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn write_seed(dir: &Path, body: &str) -> String {
+    let path = dir.join("seed.json");
+    std::fs::write(&path, body).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+const SEED: &str = r#"{"users":[{"id":42,"username":"persisted","name":"Persisted User","email":"p@example.com"}],
+  "keys":[{"id":9,"user_id":42,"title":"k","key":"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMzna5aq8PDltRbXkTJV8x951Pl7NXp3IYEEAI3XhPBb x"}]}"#;
+
+#[tokio::test]
+async fn serves_the_demo_world_in_memory_with_a_working_curl() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&["--in-memory", "--data-dir", dir.path().to_str().unwrap()]);
+    let (status, body) = get(&server, "/api/v4/internal/check").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""redis":true"#), "{body}");
+    assert_eq!(
+        get(&server, "/api/v4/internal/discover?username=root")
+            .await
+            .1,
+        r#"{"id":1,"username":"root","name":"Administrator"}"#
+    );
+    assert_eq!(
+        get(&server, "/nowhere").await,
+        (404, r#"{"error":"404 Not Found"}"#.to_owned())
+    );
+    // Secrets are generated like GitLab does: a shell secret, and base64 of 32 bytes for KAS.
+    assert!(dir.path().join(".gitlab_shell_secret").exists());
+    let kas = std::fs::read_to_string(dir.path().join(".gitlab_kas_secret")).unwrap();
+    use base64::Engine as _;
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(kas.trim())
+            .unwrap()
+            .len(),
+        32
+    );
+}
+
+#[tokio::test]
+async fn data_and_secrets_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let seed = write_seed(dir.path(), SEED);
+    let first = start(&["--data-dir", data.to_str().unwrap(), "--seed", &seed]);
+    assert_eq!(
+        get(&first, "/api/v4/internal/discover?key_id=9").await.1,
+        r#"{"id":42,"username":"persisted","name":"Persisted User"}"#
+    );
+    let token = first.token.clone();
+    drop(first);
+
+    let mut second = start(&["--data-dir", data.to_str().unwrap()]);
+    // The first run's token still verifies: the secret file was reused, not regenerated.
+    second.token = token;
+    assert_eq!(
+        get(&second, "/api/v4/internal/discover?key_id=9").await.1,
+        r#"{"id":42,"username":"persisted","name":"Persisted User"}"#
+    );
+    // A seeded store does not get the demo world on top.
+    assert_eq!(
+        get(&second, "/api/v4/internal/discover?username=root")
+            .await
+            .1,
+        "null"
+    );
+}
+
+#[test]
+fn a_bad_seed_names_record_and_field_and_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = write_seed(
+        dir.path(),
+        &SEED.replace(r#""title":"k""#, r#""title":"k","colour":"red""#),
+    );
+    let output = Command::new(BIN)
+        .args([
+            "--in-memory",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--seed",
+            &seed,
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("keys[0]: colour: unknown field `colour`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_explicit_secret_file_must_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN)
+        .args([
+            "--in-memory",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--shell-secret-file",
+            "/nonexistent/secret",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("/nonexistent/secret"));
+}
+
+#[test]
+fn import_seed_reports_an_unreachable_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = write_seed(dir.path(), SEED);
+    let output = Command::new(BIN)
+        .args([
+            "import-seed",
+            &seed,
+            "--table",
+            "t",
+            "--dynamodb-endpoint",
+            "http://127.0.0.1:9",
+            "--region",
+            "us-east-1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("unavailable"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -1,0 +1,147 @@
+"""Expands template.yaml with the SAM translator (offline) and checks what must hold for the
+deployed stack: a PRIVATE REST API that denies every source but the VPC endpoint, the table's
+durability settings, least-privilege roles, secrets from Secrets Manager, and an API event for
+every route the family routers serve (and none they do not)."""
+
+import copy
+import pathlib
+import re
+
+import pytest
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+PARAMETERS = {
+    "VpcEndpointId": "vpce-0123456789abcdef0",
+    "ShellSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gitlab-shell-AbCdEf",
+    "AWS::Region": "eu-west-1",
+    "AWS::AccountId": "123456789012",
+    "AWS::Partition": "aws",
+    "AWS::StackName": "gitlab-internal-api",
+}
+
+
+class NoManagedPolicies:
+    """The template names no managed policy, so nothing is looked up in IAM."""
+
+    def load(self):
+        return {}
+
+
+@pytest.fixture(scope="module")
+def source():
+    return yaml_parse((ROOT / "template.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def expanded(source):
+    # What `sam package` does before CloudFormation sees the template: code goes to S3.
+    packaged = copy.deepcopy(source)
+    for resource in packaged["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://artifacts/function.zip"
+    return transform(packaged, PARAMETERS, NoManagedPolicies())
+
+
+def resources_of(expanded, kind):
+    return {name: r for name, r in expanded["Resources"].items() if r["Type"] == kind}
+
+
+def test_the_api_is_private_to_the_vpc_endpoint(expanded):
+    (api,) = resources_of(expanded, "AWS::ApiGateway::RestApi").values()
+    endpoint = api["Properties"]["EndpointConfiguration"]
+    assert endpoint["Types"] == ["PRIVATE"]
+    assert endpoint["VpcEndpointIds"] == [{"Ref": "VpcEndpointId"}]
+
+    statements = api["Properties"]["Body"]["x-amazon-apigateway-policy"]["Statement"]
+    denies = [s for s in statements if s["Effect"] == "Deny"]
+    allows = [s for s in statements if s["Effect"] == "Allow"]
+    assert denies, "no Deny statement: any principal on any VPC endpoint could call the API"
+    # One Deny must cover every resource for every source whose endpoint is not ours.
+    covering = [
+        d
+        for d in denies
+        if d.get("Condition", {}).get("StringNotEquals", {}).get("aws:SourceVpce")
+        in ({"Ref": "VpcEndpointId"}, PARAMETERS["VpcEndpointId"])
+        and all("execute-api:/*" in str(r) or r.endswith("/*") for r in as_list(d["Resource"]))
+        and as_list(d["Action"]) == ["execute-api:Invoke"]
+    ]
+    assert covering, f"no Deny for other sources: {denies}"
+    for allow in allows:
+        assert as_list(allow["Action"]) == ["execute-api:Invoke"], allow
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def test_the_table_is_durable_and_encrypted(source):
+    table = source["Resources"]["Table"]
+    assert table["DeletionPolicy"] == "Retain"
+    assert table["UpdateReplacePolicy"] == "Retain"
+    props = table["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert [k["AttributeName"] for k in props["KeySchema"]] == ["pk", "sk"]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert props["SSESpecification"]["SSEEnabled"] is True
+
+
+def test_functions_are_arm64_al2023_with_secrets_from_secrets_manager(expanded):
+    functions = resources_of(expanded, "AWS::Lambda::Function")
+    assert functions
+    for name, function in functions.items():
+        props = function["Properties"]
+        assert props["Runtime"] == "provided.al2023", name
+        assert props["Architectures"] == ["arm64"], name
+        variables = props["Environment"]["Variables"]
+        assert variables["TABLE_NAME"] == {"Ref": "Table"}, name
+        for key, value in variables.items():
+            if "SECRET" in key:
+                assert "resolve:secretsmanager" in str(value), f"{name}.{key} must come from Secrets Manager"
+
+
+def test_roles_touch_only_the_table(expanded):
+    for name, role in resources_of(expanded, "AWS::IAM::Role").items():
+        for policy in role["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                actions = as_list(statement["Action"])
+                if any(a.startswith("dynamodb:") for a in actions):
+                    assert as_list(statement["Resource"]) == [{"Fn::GetAtt": ["Table", "Arn"]}], name
+                    assert "dynamodb:*" not in actions and "dynamodb:Scan" not in actions, name
+
+
+def router_routes():
+    """(method, path) pairs the family routers register."""
+    routes = set()
+    for lib in (ROOT / "functions").glob("*/src/**/*.rs"):
+        text = lib.read_text()
+        for path, handlers in re.findall(r'\.route\(\s*"([^"]+)",\s*([^)]*\)(?:\.[a-z_]+\([^)]*\))*)', text):
+            for method in re.findall(r"\b(get|post|put|patch|delete)\(", handlers):
+                routes.add((method.upper(), path))
+    return routes
+
+
+def template_routes(source):
+    routes = set()
+    for resource in source["Resources"].values():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        for event in resource["Properties"].get("Events", {}).values():
+            if event["Type"] == "Api":
+                routes.add((event["Properties"]["Method"].upper(), event["Properties"]["Path"]))
+    return routes
+
+
+def test_every_router_route_has_an_api_event_and_no_more(source, expanded):
+    routes = router_routes()
+    assert ("GET", "/api/v4/internal/check") in routes, routes
+    assert template_routes(source) == routes
+    (api,) = resources_of(expanded, "AWS::ApiGateway::RestApi").values()
+    served = {
+        (method.upper(), path)
+        for path, methods in api["Properties"]["Body"]["paths"].items()
+        for method in methods
+    }
+    assert served == routes

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The test command: installs what it needs, starts the DynamoDB emulator on loopback, then runs
+# format and lint checks, the template checks and the whole test suite on both backends.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source infra/tools.sh
+
+eval "$(bash infra/dynamodb-emulator.sh)"
+trap 'kill "$MOTO_PID" 2>/dev/null || true' EXIT
+echo "==> DynamoDB emulator (moto) at $DYNAMODB_TEST_ENDPOINT"
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+echo "==> cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "==> template checks: sam validate --lint, cfn-lint, expanded-template tests"
+sam validate --lint --template template.yaml
+cfn-lint template.yaml
+pytest -q infra/template-tests
+echo "==> cargo test (embedded store and DynamoDB emulator)"
+cargo test --workspace --locked
