@@ -205,3 +205,82 @@ fn import_seed_reports_an_unreachable_table() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// The emulator endpoint the test command starts; under `CI=true` its absence is a failure.
+fn dynamodb_endpoint() -> Option<String> {
+    match std::env::var("DYNAMODB_TEST_ENDPOINT") {
+        Ok(endpoint) if !endpoint.is_empty() => Some(endpoint),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("DYNAMODB_TEST_ENDPOINT is not set under CI")
+        }
+        _ => {
+            eprintln!(
+                "DYNAMODB_TEST_ENDPOINT is not set: this DynamoDB test did nothing (infra/test.sh sets it)"
+            );
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn imports_into_dynamodb_and_serves_from_it() {
+    let Some(endpoint) = dynamodb_endpoint() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let seed = write_seed(dir.path(), SEED);
+    let table = format!(
+        "cli-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros()
+    );
+    let import = |create: bool| {
+        let mut command = Command::new(BIN);
+        command.args([
+            "import-seed",
+            &seed,
+            "--table",
+            &table,
+            "--dynamodb-endpoint",
+            &endpoint,
+            "--region",
+            "us-east-1",
+        ]);
+        if create {
+            command.arg("--create-table");
+        }
+        command.output().unwrap()
+    };
+    let first = import(true);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&first.stdout).contains("2 records written, 0 already present")
+    );
+    let again = import(false);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("0 records written, 2 already present")
+    );
+
+    let server = start(&[
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--dynamodb-endpoint",
+        &endpoint,
+        "--table",
+        &table,
+    ]);
+    assert_eq!(
+        get(&server, "/api/v4/internal/discover?key_id=9").await.1,
+        r#"{"id":42,"username":"persisted","name":"Persisted User"}"#
+    );
+    assert_eq!(
+        get(&server, "/api/v4/internal/discover?username=root")
+            .await
+            .1,
+        "null"
+    );
+}
