@@ -47,7 +47,9 @@ fn start(args: &[&str]) -> Server {
             };
         }
     }
-    panic!("local-api exited before printing its curl line");
+    let _ = child.kill();
+    let status = child.wait();
+    panic!("local-api exited before printing its curl line: {status:?}");
 }
 
 async fn get(server: &Server, path: &str) -> (u16, String) {
