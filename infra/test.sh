@@ -18,4 +18,10 @@ sam validate --lint --template template.yaml
 cfn-lint template.yaml
 pytest -q infra/template-tests
 echo "==> cargo test (embedded store and DynamoDB emulator)"
-cargo test --workspace --locked
+log="$(mktemp)"
+cargo test --workspace --locked 2>&1 | tee "$log"
+read -r passed failed < <(awk '/^test result:/ {
+  for (i = 2; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) }
+} END { print p + 0, f + 0 }' "$log")
+rm -f "$log"
+echo "tests: $passed passed, $failed failed"

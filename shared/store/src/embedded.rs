@@ -37,6 +37,16 @@ impl EmbeddedStore {
         Self { db: Arc::new(db) }
     }
 
+    /// Reads run on the calling task: a redb read transaction is an in-memory B-tree walk (or
+    /// a page-cache hit for the file), microseconds, so a thread hop would cost more than it
+    /// saves. Writes, which fsync, go through [`Self::blocking`].
+    fn read<T>(
+        &self,
+        work: impl FnOnce(&Database) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        work(&self.db)
+    }
+
     async fn blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
@@ -69,7 +79,7 @@ fn holds(condition: Condition, current: Option<&Item>) -> bool {
 impl Store for EmbeddedStore {
     async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
         let keys = keys.to_vec();
-        self.blocking(move |db| {
+        self.read(move |db| {
             let txn = db.begin_read().map_err(other)?;
             let table = match txn.open_table(ITEMS) {
                 Ok(table) => table,
@@ -92,7 +102,6 @@ impl Store for EmbeddedStore {
                 })
                 .collect()
         })
-        .await
     }
 
     async fn query(
@@ -104,7 +113,7 @@ impl Store for EmbeddedStore {
     ) -> Result<Page, StoreError> {
         let (pk, sk_prefix) = (pk.to_owned(), sk_prefix.to_owned());
         let start_after = start_after.map(str::to_owned);
-        self.blocking(move |db| {
+        self.read(move |db| {
             let txn = db.begin_read().map_err(other)?;
             let table = match txn.open_table(ITEMS) {
                 Ok(table) => table,
@@ -149,7 +158,6 @@ impl Store for EmbeddedStore {
             }
             Ok(Page { items, next })
         })
-        .await
     }
 
     async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
