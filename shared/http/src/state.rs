@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 
 use gl_auth::{SHELL_API_HEADER, ShellJwtVerifier};
@@ -32,13 +32,15 @@ pub struct AppState {
 #[derive(Debug, Clone, Copy)]
 pub struct ShellRequest;
 
-impl FromRequestParts<AppState> for ShellRequest {
+impl<S> FromRequestParts<S> for ShellRequest
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
         let Some(verifier) = &state.shell_jwt else {
             tracing::error!(
                 "GitLab Shell request to a function configured without the shell secret"

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod fingerprint;
+pub mod git_access;
 pub mod records;
 pub mod seed;
 

@@ -153,6 +153,17 @@ impl Project {
         format!("project-{}", self.id)
     }
 
+    /// Hashed storage: `@hashed/<h[0..2]>/<h[2..4]>/<h>.git` with `h` the SHA-256 hex of the
+    /// project id, as `Storage::Hashed#disk_path` lays repositories out.
+    pub fn hashed_relative_path(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let hash: String = Sha256::digest(self.id.to_string().as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("@hashed/{}/{}/{hash}.git", &hash[0..2], &hash[2..4])
+    }
+
     pub fn root_namespace_id(&self) -> NamespaceId {
         self.namespace_ancestor_ids
             .last()
@@ -250,6 +261,30 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         assert_eq!(gitlab_timestamp(at), "2019-06-27T15:29:02.219Z");
+    }
+
+    #[test]
+    fn hashed_path_matches_gitlab_docs_example() {
+        // The internal API document's example: project 3.
+        let project = Project {
+            id: 3,
+            namespace_id: 1,
+            path: "wget2".into(),
+            name: "wget2".into(),
+            full_path: "gnuwget/wget2".into(),
+            namespace_ancestor_ids: vec![1],
+            visibility: crate::Visibility::Public,
+            archived: false,
+            lfs_enabled: true,
+            default_branch: None,
+            protected_branches: Vec::new(),
+            protected_tags: Vec::new(),
+            created_at: String::new(),
+        };
+        assert_eq!(
+            project.hashed_relative_path(),
+            "@hashed/4e/07/4e07408562bedb8b60ce05c1decfe3ad16b72230967de01f640b7e4729b49fce.git"
+        );
     }
 
     #[test]

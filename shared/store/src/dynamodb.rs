@@ -319,6 +319,11 @@ fn condition_expression(condition: Condition) -> Option<Expression> {
             values.insert(":cv".to_owned(), AttributeValue::N(version.to_string()));
             "#cv = :cv".to_owned()
         }
+        Condition::NumberAbove(name, floor) => {
+            names.insert("#cn".to_owned(), name.to_owned());
+            values.insert(":cn".to_owned(), AttributeValue::N(floor.to_string()));
+            "#cn > :cn".to_owned()
+        }
     };
     Some(Expression {
         text,
@@ -436,15 +441,7 @@ impl DynamoStore {
                     .await?
                     .pop()
                     .flatten();
-                let holds = match condition {
-                    Condition::None => true,
-                    Condition::NotExists => found.is_none(),
-                    Condition::Exists => found.is_some(),
-                    Condition::VersionEquals(v) => {
-                        found.and_then(|i| i.number(VERSION_ATTRIBUTE)) == Some(v)
-                    }
-                };
-                if !holds {
+                if !condition.holds(found.as_ref()) {
                     return Err(StoreError::ConditionFailed);
                 }
             }

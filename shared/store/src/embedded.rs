@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableError};
 use serde_json::{Map, Value};
 
-use crate::{Condition, Item, Key, Page, Store, StoreError, VERSION_ATTRIBUTE, WriteOp, now_epoch};
+use crate::{Item, Key, Page, Store, StoreError, WriteOp, now_epoch};
 
 const ITEMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("items");
 
@@ -62,17 +62,6 @@ fn decode(key: Key, bytes: &[u8]) -> Result<Item, StoreError> {
     let attrs: Map<String, Value> = serde_json::from_slice(bytes)
         .map_err(|err| StoreError::Corrupt(format!("{}/{}: {err}", key.pk, key.sk)))?;
     Ok(Item { key, attrs })
-}
-
-fn holds(condition: Condition, current: Option<&Item>) -> bool {
-    match condition {
-        Condition::None => true,
-        Condition::NotExists => current.is_none(),
-        Condition::Exists => current.is_some(),
-        Condition::VersionEquals(version) => {
-            current.and_then(|item| item.number(VERSION_ATTRIBUTE)) == Some(version)
-        }
-    }
 }
 
 #[async_trait]
@@ -181,7 +170,7 @@ impl Store for EmbeddedStore {
                         | WriteOp::Update { condition, .. }
                         | WriteOp::Check { condition, .. } => *condition,
                     };
-                    if !holds(condition, item.as_ref()) {
+                    if !condition.holds(item.as_ref()) {
                         return Err(StoreError::ConditionFailed);
                     }
                     current.push(item);

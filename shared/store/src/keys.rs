@@ -19,6 +19,7 @@
 //! | SCIM token by digest          | `SCIMTOKEN#<sha256 hex>`   | `SCIMTOKEN`       |
 //! | instance settings             | `SETTINGS`                 | `SETTINGS`        |
 //! | "a seed was imported" marker  | `META`                     | `SEEDED`          |
+//! | push reference counter        | `REFCOUNT#<gl_repository>` | `REFCOUNT`        |
 //!
 //! Lookup items (username, fingerprint, route, token digests) are written in the same
 //! transaction as the record they point to and read with consistent reads: no GSI sits on an
@@ -110,6 +111,11 @@ pub fn scim_token(digest: &str) -> Key {
 
 pub fn settings() -> Key {
     Key::new("SETTINGS".to_owned(), "SETTINGS")
+}
+
+/// GitLab's `git-receive-pack-reference-counter:<gl_repository>` Redis key.
+pub fn reference_counter(gl_repository: &str) -> Key {
+    Key::new(format!("REFCOUNT#{gl_repository}"), "REFCOUNT")
 }
 
 pub fn seed_marker() -> Key {

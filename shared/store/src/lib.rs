@@ -83,6 +83,25 @@ pub enum Condition {
     NotExists,
     Exists,
     VersionEquals(i64),
+    /// The number attribute exists and is greater than the value (guards decrements).
+    NumberAbove(&'static str, i64),
+}
+
+impl Condition {
+    /// Evaluates the condition against the item as it is now (absent: `None`).
+    pub fn holds(self, current: Option<&Item>) -> bool {
+        match self {
+            Self::None => true,
+            Self::NotExists => current.is_none(),
+            Self::Exists => current.is_some(),
+            Self::VersionEquals(version) => {
+                current.and_then(|item| item.number(VERSION_ATTRIBUTE)) == Some(version)
+            }
+            Self::NumberAbove(name, floor) => current
+                .and_then(|item| item.number(name))
+                .is_some_and(|n| n > floor),
+        }
+    }
 }
 
 /// One element of an atomic write.
@@ -149,10 +168,12 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
 }
 
-/// Wraps a store and counts its round trips, so tests can hold every endpoint to its budget.
+/// Wraps a store and counts its sequential round trips, so tests can hold every endpoint to
+/// its budget. Calls that overlap (issued concurrently) count as one round.
 pub struct CountingStore {
     inner: Arc<dyn Store>,
     round_trips: AtomicU64,
+    in_flight: AtomicU64,
 }
 
 impl CountingStore {
@@ -160,6 +181,7 @@ impl CountingStore {
         Self {
             inner,
             round_trips: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
         }
     }
 
@@ -171,16 +193,20 @@ impl CountingStore {
         self.round_trips.store(0, Ordering::SeqCst);
     }
 
-    fn tick(&self) {
-        self.round_trips.fetch_add(1, Ordering::SeqCst);
+    async fn round<T>(&self, call: impl std::future::Future<Output = T>) -> T {
+        if self.in_flight.fetch_add(1, Ordering::SeqCst) == 0 {
+            self.round_trips.fetch_add(1, Ordering::SeqCst);
+        }
+        let result = call.await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        result
     }
 }
 
 #[async_trait]
 impl Store for CountingStore {
     async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
-        self.tick();
-        self.inner.get_many(keys).await
+        self.round(self.inner.get_many(keys)).await
     }
 
     async fn query(
@@ -190,18 +216,16 @@ impl Store for CountingStore {
         start_after: Option<&str>,
         limit: usize,
     ) -> Result<Page, StoreError> {
-        self.tick();
-        self.inner.query(pk, sk_prefix, start_after, limit).await
+        self.round(self.inner.query(pk, sk_prefix, start_after, limit))
+            .await
     }
 
     async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
-        self.tick();
-        self.inner.write(ops).await
+        self.round(self.inner.write(ops)).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.tick();
-        self.inner.ping().await
+        self.round(self.inner.ping()).await
     }
 }
 

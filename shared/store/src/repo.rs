@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use gl_model::seed::SeedWorld;
-use gl_model::{Settings, SshKey, User, UserId};
+use gl_model::{AccessLevel, Member, Project, ProjectId, Settings, SshKey, User, UserId};
 use serde::{Deserialize, Serialize};
 
 use crate::{Condition, Item, Key, Store, StoreError, WriteOp, keys};
@@ -14,6 +14,10 @@ use crate::{Condition, Item, Key, Store, StoreError, WriteOp, keys};
 pub struct Route {
     pub source_type: RouteSource,
     pub source_id: i64,
+    /// For projects: the namespace chain, so memberships can be read in the same round trip
+    /// as the project itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespace_ancestor_ids: Vec<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +40,34 @@ pub struct UserNamespace {
     pub user_id: UserId,
 }
 
+/// How `/allowed` and its kin name the actor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActorQuery {
+    KeyId(i64),
+    UserId(UserId),
+    Username(String),
+    Nobody,
+}
+
+/// How they name the project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProjectQuery {
+    Id(ProjectId),
+    FullPath(String),
+    Nothing,
+}
+
+/// Everything a git access decision reads, loaded in two round trips whatever the request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GitAccessRecords {
+    pub key: Option<SshKey>,
+    pub user: Option<User>,
+    pub project: Option<Project>,
+    /// The user's highest role on the project (direct, inherited, or personal-namespace owner).
+    pub member_access: AccessLevel,
+    pub settings: Settings,
+}
+
 /// What a seed import did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportReport {
@@ -52,6 +84,10 @@ pub enum ImportError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+/// `Gitlab::ReferenceCounter::REFERENCE_EXPIRE_TIME`.
+pub const REFERENCE_COUNTER_TTL_SECONDS: i64 = 600;
+const REFERENCE_COUNT: &str = "count";
 
 #[derive(Clone)]
 pub struct Repository {
@@ -125,6 +161,194 @@ impl Repository {
         self.user_by_id(lookup.user_id).await
     }
 
+    /// Loads the actor, the project, the user's memberships and the settings. Round 1 reads
+    /// the actor's item, the project (or its route, which carries the namespace chain) and the
+    /// settings; round 2 reads what those point to: the user, the project, and the membership
+    /// items of the project and of every ancestor namespace.
+    pub async fn load_git_access(
+        &self,
+        actor: &ActorQuery,
+        project: &ProjectQuery,
+    ) -> Result<GitAccessRecords, StoreError> {
+        let actor_key = match actor {
+            ActorQuery::KeyId(id) => Some(keys::ssh_key(*id)),
+            ActorQuery::UserId(id) => Some(keys::user(*id)),
+            ActorQuery::Username(name) => Some(keys::username(name)),
+            ActorQuery::Nobody => None,
+        };
+        let project_key = match project {
+            ProjectQuery::Id(id) => Some(keys::project(*id)),
+            ProjectQuery::FullPath(path) => Some(keys::route(path)),
+            ProjectQuery::Nothing => None,
+        };
+        let mut first_keys = vec![keys::settings()];
+        first_keys.extend(actor_key.clone());
+        first_keys.extend(project_key.clone());
+        let first = self.store.get_many(&first_keys).await?;
+        let settings = Self::settings_from(first[0].as_ref())?;
+        let mut rest = first.into_iter().skip(1);
+        let actor_item = if actor_key.is_some() {
+            rest.next().flatten()
+        } else {
+            None
+        };
+        let project_item = if project_key.is_some() {
+            rest.next().flatten()
+        } else {
+            None
+        };
+
+        let mut key = None;
+        let mut user = None;
+        let user_id = match (actor, actor_item) {
+            (ActorQuery::KeyId(_), Some(item)) => {
+                let found: SshKey = item.decode()?;
+                let owner = found.user_id;
+                key = Some(found).filter(|k| k.usage_type.authenticates());
+                key.as_ref().and(owner)
+            }
+            (ActorQuery::UserId(_), Some(item)) => {
+                let found: User = item.decode()?;
+                let id = found.id;
+                user = Some(found);
+                Some(id)
+            }
+            (ActorQuery::Username(_), Some(item)) => Some(item.decode::<UsernameLookup>()?.user_id),
+            _ => None,
+        };
+        let mut project_record = None;
+        let (project_id, ancestors) = match (project, project_item) {
+            (ProjectQuery::Id(_), Some(item)) => {
+                let found: Project = item.decode()?;
+                let target = (Some(found.id), found.namespace_ancestor_ids.clone());
+                project_record = Some(found);
+                target
+            }
+            (ProjectQuery::FullPath(_), Some(item)) => {
+                let route: Route = item.decode()?;
+                match route.source_type {
+                    RouteSource::Project => (Some(route.source_id), route.namespace_ancestor_ids),
+                    RouteSource::Namespace => (None, Vec::new()),
+                }
+            }
+            _ => (None, Vec::new()),
+        };
+
+        let mut second_keys = Vec::new();
+        if user.is_none()
+            && let Some(id) = user_id
+        {
+            second_keys.push(keys::user(id));
+        }
+        if project_record.is_none()
+            && let Some(id) = project_id
+        {
+            second_keys.push(keys::project(id));
+        }
+        let membership_start = second_keys.len();
+        if let (Some(uid), Some(pid)) = (user_id, project_id) {
+            second_keys.push(keys::project_member(pid, uid));
+            for ancestor in &ancestors {
+                second_keys.push(keys::namespace_member(*ancestor, uid));
+            }
+            if let Some(namespace) = ancestors.first() {
+                second_keys.push(keys::user_namespace(*namespace));
+            }
+        }
+        let mut member_access = AccessLevel::NoAccess;
+        if !second_keys.is_empty() {
+            let second = self.store.get_many(&second_keys).await?;
+            let mut next = 0;
+            if user.is_none() && user_id.is_some() {
+                user = second[next].as_ref().map(Item::decode).transpose()?;
+                next += 1;
+            }
+            if project_record.is_none() && project_id.is_some() {
+                project_record = second[next].as_ref().map(Item::decode).transpose()?;
+            }
+            for (item_key, item) in second_keys[membership_start..]
+                .iter()
+                .zip(&second[membership_start..])
+            {
+                let Some(item) = item else { continue };
+                let level = if item_key.sk == "USERNS" {
+                    let namespace: UserNamespace = item.decode()?;
+                    if Some(namespace.user_id) == user_id {
+                        AccessLevel::Owner
+                    } else {
+                        AccessLevel::NoAccess
+                    }
+                } else {
+                    item.decode::<Member>()?.access_level
+                };
+                member_access = member_access.max(level);
+            }
+        }
+        Ok(GitAccessRecords {
+            key,
+            user,
+            project: project_record,
+            member_access,
+            settings,
+        })
+    }
+
+    /// A project by id and the settings, in one round trip.
+    pub async fn project_with_settings(
+        &self,
+        id: ProjectId,
+    ) -> Result<(Option<Project>, Settings), StoreError> {
+        let found = self
+            .store
+            .get_many(&[keys::project(id), keys::settings()])
+            .await?;
+        let project = found[0].as_ref().map(Item::decode).transpose()?;
+        Ok((project, Self::settings_from(found[1].as_ref())?))
+    }
+
+    /// `Gitlab::ReferenceCounter#increase`: count up and keep the counter alive 600 s more.
+    pub async fn increase_reference_counter(&self, gl_repository: &str) -> Result<(), StoreError> {
+        let expires = chrono::Utc::now().timestamp() + REFERENCE_COUNTER_TTL_SECONDS;
+        self.store
+            .write(vec![WriteOp::Update {
+                key: keys::reference_counter(gl_repository),
+                add: vec![(REFERENCE_COUNT.to_owned(), 1)],
+                set: vec![(crate::TTL_ATTRIBUTE.to_owned(), expires.into())],
+                condition: Condition::None,
+            }])
+            .await
+    }
+
+    /// `Gitlab::ReferenceCounter#decrease`: count down, never below zero (GitLab deletes a
+    /// counter that went negative; here the decrement is simply not applied).
+    pub async fn decrease_reference_counter(&self, gl_repository: &str) -> Result<(), StoreError> {
+        let decrement = WriteOp::Update {
+            key: keys::reference_counter(gl_repository),
+            add: vec![(REFERENCE_COUNT.to_owned(), -1)],
+            set: Vec::new(),
+            condition: Condition::NumberAbove(REFERENCE_COUNT, 0),
+        };
+        match self.store.write(vec![decrement]).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::ConditionFailed) => {
+                tracing::warn!(
+                    gl_repository,
+                    "reference counter would go below zero; left at zero"
+                );
+                Ok(())
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    pub async fn reference_counter(&self, gl_repository: &str) -> Result<i64, StoreError> {
+        Ok(self
+            .get_one_item(keys::reference_counter(gl_repository))
+            .await?
+            .and_then(|item| item.number(REFERENCE_COUNT))
+            .unwrap_or(0))
+    }
+
     /// Writes a validated seed. Each record goes in one transaction with its lookups, each
     /// conditioned on not existing: a record already present is left as it is (so importing
     /// the same file twice changes nothing), and a lookup taken by another record is a conflict.
@@ -155,6 +379,7 @@ impl Repository {
                     &Route {
                         source_type: RouteSource::Namespace,
                         source_id: ns,
+                        namespace_ancestor_ids: Vec::new(),
                     },
                 )));
             }
@@ -170,6 +395,7 @@ impl Repository {
                         &Route {
                             source_type: RouteSource::Namespace,
                             source_id: group.id,
+                            namespace_ancestor_ids: Vec::new(),
                         },
                     )),
                 ],
@@ -194,6 +420,7 @@ impl Repository {
                         &Route {
                             source_type: RouteSource::Project,
                             source_id: project.id,
+                            namespace_ancestor_ids: project.namespace_ancestor_ids.clone(),
                         },
                     )),
                 ],

@@ -31,7 +31,7 @@ on_both_backends! {
             "key_id=abc",
             "key_id=",
             "user_id=999",
-            "username=nobody",
+            "username=ghost",
             "identifier=user-x",
             "identifier=deploy-3",
             // A deploy key seeded without a creator has no user.

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod allowed;
 mod authentication;
 mod authorized_keys;
 mod check;

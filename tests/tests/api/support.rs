@@ -43,12 +43,12 @@ pub fn dynamo_endpoint() -> Option<String> {
         Ok(endpoint) if !endpoint.is_empty() => Some(endpoint),
         _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
             panic!(
-                "{ENDPOINT_VARIABLE} is not set: CI must run the DynamoDB suite (see scripts/test.sh)"
+                "{ENDPOINT_VARIABLE} is not set: CI must run the DynamoDB suite (see infra/test.sh)"
             )
         }
         _ => {
             eprintln!(
-                "{ENDPOINT_VARIABLE} is not set: this DynamoDB test did nothing (scripts/test.sh sets it)"
+                "{ENDPOINT_VARIABLE} is not set: this DynamoDB test did nothing (infra/test.sh sets it)"
             );
             None
         }
@@ -103,6 +103,16 @@ impl TestApp {
         }
     }
 
+    /// The same store behind a shell router whose Gitaly port answers as `ancestry` does.
+    pub fn with_ancestry(mut self, ancestry: Arc<dyn shell::gitaly::Ancestry>) -> Self {
+        let store: Arc<dyn Store> = self.counter.clone();
+        self.router = gl_http::finish(shell::router_with(
+            local_api::state(store, SECRET),
+            ancestry,
+        ));
+        self
+    }
+
     /// The test world of `fixtures/world.json` on `backend`.
     pub async fn seeded(backend: Backend) -> Option<Self> {
         let app = Self::empty(backend).await?;
@@ -144,6 +154,29 @@ impl TestApp {
     pub async fn shell_get(&self, path_and_query: &str) -> TestResponse {
         self.send(shell_request(Method::GET, path_and_query, &jwt_now()))
             .await
+    }
+
+    /// A POST with a JSON body, as GitLab Shell and Gitaly send it.
+    pub async fn shell_post(&self, path: &str, body: &serde_json::Value) -> TestResponse {
+        self.shell_post_raw(path, "application/json", body.to_string())
+            .await
+    }
+
+    pub async fn shell_post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: String,
+    ) -> TestResponse {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header("Content-Type", content_type)
+            .header("User-Agent", "GitLab-Shell")
+            .header("Gitlab-Shell-Api-Request", jwt_now())
+            .body(Body::from(body))
+            .expect("request builds");
+        self.send(request).await
     }
 
     /// Round trips made since the last reset, then reset.

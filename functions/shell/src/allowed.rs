@@ -1,0 +1,248 @@
+//! `POST /internal/allowed`: may this actor run this git command on this repository? Called by
+//! GitLab Shell before every SSH git command (`changes: "_any"`) and by Gitaly's pre-receive
+//! hook with the real refs of every push.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use futures_util::future::join_all;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use gl_http::{ApiError, Params, ShellRequest};
+use gl_model::git_access::{self, Actor, Changes, ForcePush, GitCommand};
+use gl_store::repo::{ActorQuery, GitAccessRecords, ProjectQuery};
+
+use crate::ShellState;
+
+/// `git_config_options` GitLab always sends (partial clone and fetch by SHA).
+const GIT_CONFIG_OPTIONS: [&str; 2] = [
+    "uploadpack.allowFilter=true",
+    "uploadpack.allowAnySHA1InWant=true",
+];
+
+#[derive(Debug, Serialize)]
+struct GitalyRepository {
+    storage_name: String,
+    relative_path: String,
+    git_object_directory: String,
+    git_alternate_object_directories: Vec<String>,
+    gl_repository: String,
+    gl_project_path: String,
+}
+
+#[derive(Debug, Serialize)]
+struct GitalyPayload {
+    repository: GitalyRepository,
+    address: String,
+    token: Option<String>,
+    /// Gitaly feature flags as `"gitaly-feature-<name>": "true"|"false"`; strings, always.
+    features: BTreeMap<String, String>,
+}
+
+/// The success body, in GitLab's key order; absent values are dropped, not `null`
+/// (`response_with_status` compacts the hash).
+#[derive(Debug, Serialize)]
+struct AllowedResponse {
+    status: bool,
+    gl_repository: String,
+    gl_project_path: String,
+    gl_project_id: i64,
+    gl_root_namespace_id: i64,
+    gl_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gl_username: Option<String>,
+    git_config_options: Vec<String>,
+    gitaly: GitalyPayload,
+    gl_console_messages: Vec<String>,
+    need_audit: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gl_key_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gl_key_id: Option<i64>,
+}
+
+/// Denials: `{"status":false,"message":...}` with 401 (not 403: GitLab Shell prints the
+/// message only for 401) or 404.
+fn denied(status: u16, message: &str) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::UNAUTHORIZED);
+    (status, Json(json!({"status": false, "message": message}))).into_response()
+}
+
+/// The actor as `GitAccessActor.from_params` names it: `key_id`, then `user_id`, then
+/// `username`. An id that is not an integer names nobody.
+pub(crate) fn actor_query(params: &Params) -> ActorQuery {
+    if params.has("key_id") {
+        return params
+            .id("key_id")
+            .map_or(ActorQuery::Nobody, ActorQuery::KeyId);
+    }
+    if params.has("user_id") {
+        return params
+            .id("user_id")
+            .map_or(ActorQuery::Nobody, ActorQuery::UserId);
+    }
+    match params.text("username") {
+        Some(username) => ActorQuery::Username(username),
+        None => ActorQuery::Nobody,
+    }
+}
+
+/// `gl_repository` (`project-<id>`) wins over `project`, a path as typed on the SSH command
+/// line (`group/proj`, `/group/proj.git`). Other repository types (wikis, snippets, designs)
+/// are not served yet and resolve to nothing, which answers "project not found".
+pub(crate) fn project_query(params: &Params) -> ProjectQuery {
+    if let Some(gl_repository) = params.text("gl_repository").filter(|v| !v.is_empty()) {
+        return gl_repository
+            .strip_prefix("project-")
+            .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|id| id.parse().ok())
+            .map_or(ProjectQuery::Nothing, ProjectQuery::Id);
+    }
+    match params.text("project") {
+        Some(path) => {
+            let path = path.strip_prefix('/').unwrap_or(&path);
+            let path = path.strip_suffix(".git").unwrap_or(path);
+            if path.is_empty() {
+                ProjectQuery::Nothing
+            } else {
+                ProjectQuery::FullPath(path.to_owned())
+            }
+        }
+        None => ProjectQuery::Nothing,
+    }
+}
+
+/// Gitaly's `env`: a JSON *string* holding the quarantine directories; anything unparsable is
+/// ignored, as GitLab does, and `null` values are fine.
+fn quarantine(params: &Params) -> (String, Vec<String>) {
+    let env = match params.get("env") {
+        Some(Value::String(text)) => serde_json::from_str::<Value>(text).unwrap_or(Value::Null),
+        Some(object @ Value::Object(_)) => object.clone(),
+        _ => Value::Null,
+    };
+    let directory = env["GIT_OBJECT_DIRECTORY_RELATIVE"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let alternates = env["GIT_ALTERNATE_OBJECT_DIRECTORIES_RELATIVE"]
+        .as_array()
+        .map(|values| {
+            values
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    (directory, alternates)
+}
+
+pub async fn allowed(
+    _: ShellRequest,
+    State(state): State<ShellState>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let changes = match params.text("changes") {
+        None => Changes::Any,
+        Some(raw) => Changes::parse(&raw).map_err(|_| ApiError::InvalidParam("changes"))?,
+    };
+    let command = params.text("action").as_deref().and_then(GitCommand::parse);
+    let records = state
+        .app
+        .repo
+        .load_git_access(&actor_query(&params), &project_query(&params))
+        .await?;
+    let GitAccessRecords {
+        key,
+        user,
+        project,
+        member_access,
+        settings,
+    } = records;
+
+    // Ask Gitaly, concurrently, about every branch update that a protected rule covers.
+    let mut force_pushes = vec![ForcePush::No; changes.list().len()];
+    if let (Some(project), Some(GitCommand::ReceivePack)) = (&project, command) {
+        let questions = changes.list().iter().enumerate().filter(|(_, change)| {
+            !change.is_creation()
+                && !change.is_deletion()
+                && change.branch_name().is_some_and(|branch| {
+                    project
+                        .protected_branches
+                        .iter()
+                        .any(|rule| git_access::ref_pattern_matches(&rule.name, branch))
+                })
+        });
+        let answers = join_all(questions.map(|(i, change)| {
+            let ancestry = state.ancestry.clone();
+            async move {
+                (
+                    i,
+                    ancestry
+                        .is_ancestor(project, &change.oldrev, &change.newrev)
+                        .await,
+                )
+            }
+        }))
+        .await;
+        for (i, answer) in answers {
+            if answer == Some(false) {
+                force_pushes[i] = ForcePush::Yes;
+            }
+        }
+    }
+
+    let request = git_access::Request {
+        actor: Actor {
+            key: key.as_ref(),
+            user: user.as_ref(),
+        },
+        project: project.as_ref(),
+        member_access,
+        command,
+        changes: &changes,
+        gitlab_url: settings.gitlab_url.trim_end_matches('/'),
+        now: chrono::Utc::now().timestamp(),
+    };
+    let granted = match git_access::check(&request, &force_pushes) {
+        Ok(granted) => granted,
+        Err(denial) => return Ok(denied(denial.status, &denial.message)),
+    };
+    let project = project.expect("a granted request has a project");
+    let (git_object_directory, git_alternate_object_directories) = quarantine(&params);
+    let gl_repository = project.gl_repository();
+    let body = AllowedResponse {
+        status: true,
+        gl_repository: gl_repository.clone(),
+        gl_project_path: project.full_path.clone(),
+        gl_project_id: project.id,
+        gl_root_namespace_id: project.root_namespace_id(),
+        gl_id: user
+            .as_ref()
+            .map_or_else(String::new, |u| format!("user-{}", u.id)),
+        gl_username: user.as_ref().map(|u| u.username.clone()),
+        git_config_options: GIT_CONFIG_OPTIONS.iter().map(|o| (*o).to_owned()).collect(),
+        gitaly: GitalyPayload {
+            repository: GitalyRepository {
+                storage_name: settings.gitaly.storage.clone(),
+                relative_path: project.hashed_relative_path(),
+                git_object_directory,
+                git_alternate_object_directories,
+                gl_repository,
+                gl_project_path: project.full_path.clone(),
+            },
+            address: settings.gitaly.address.clone(),
+            token: Some(settings.gitaly.token.clone()).filter(|t| !t.is_empty()),
+            features: BTreeMap::new(),
+        },
+        gl_console_messages: granted.console_messages,
+        need_audit: false,
+        gl_key_type: key.as_ref().map(|k| k.gl_key_type()),
+        gl_key_id: key.as_ref().map(|k| k.id),
+    };
+    Ok(Json(body).into_response())
+}

@@ -1,0 +1,151 @@
+//! `POST /internal/pre_receive` and `POST /internal/post_receive`: Gitaly's hooks around every
+//! push. They keep GitLab's per-repository reference counter (a push in flight) and, after the
+//! push, answer the messages GitLab Shell prints.
+
+use axum::Json;
+use axum::extract::State;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Serialize;
+
+use gl_http::{ApiError, Params, ShellRequest};
+use gl_model::git_access::Changes;
+
+use crate::ShellState;
+use crate::allowed::project_query;
+
+#[derive(Debug, Serialize)]
+pub struct PreReceiveResponse {
+    reference_counter_increased: bool,
+}
+
+/// Counts a push in. `false` (which makes Gitaly reject the push) only when the store failed,
+/// as GitLab answers `false` only when Redis raised. `gl_repository` is not validated.
+pub async fn pre_receive(
+    _: ShellRequest,
+    State(state): State<ShellState>,
+    params: Params,
+) -> Json<PreReceiveResponse> {
+    let gl_repository = params.text("gl_repository").unwrap_or_default();
+    let increased = match state
+        .app
+        .repo
+        .increase_reference_counter(&gl_repository)
+        .await
+    {
+        Ok(()) => true,
+        Err(err) => {
+            tracing::error!(error = %err, "reference counter increase failed");
+            false
+        }
+    };
+    Json(PreReceiveResponse {
+        reference_counter_increased: increased,
+    })
+}
+
+/// A message for GitLab Shell: `basic` is printed as is, `alert` in a banner. No other type
+/// exists: Gitaly fails the push on any other.
+#[derive(Debug, Serialize)]
+pub struct Message {
+    message: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PostReceiveResponse {
+    messages: Vec<Message>,
+    reference_counter_decreased: bool,
+}
+
+/// `CGI.escape`, which Rails' `to_query` applies to the branch name: everything but ASCII
+/// letters, digits and `_ . - ~` is percent-encoded, and spaces become `+`.
+const CGI_ESCAPE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'-')
+    .remove(b'~');
+
+fn cgi_escape(text: &str) -> String {
+    utf8_percent_encode(text, CGI_ESCAPE)
+        .to_string()
+        .replace("%20", "+")
+}
+
+/// Counts a push out and builds the post-push messages: a "create a merge request" link for
+/// every pushed branch that was not deleted and is not the default branch.
+pub async fn post_receive(
+    _: ShellRequest,
+    State(state): State<ShellState>,
+    params: Params,
+) -> Result<Json<PostReceiveResponse>, ApiError> {
+    let gl_repository = params.text("gl_repository").unwrap_or_default();
+    let repo = &state.app.repo;
+    let project_id = match project_query(&params) {
+        gl_store::repo::ProjectQuery::Id(id) => Some(id),
+        _ => None,
+    };
+    // The decrement and the reads go out together: one round trip.
+    let (decreased, loaded) =
+        tokio::join!(repo.decrease_reference_counter(&gl_repository), async {
+            match project_id {
+                Some(id) => repo.project_with_settings(id).await.map(Some),
+                None => Ok(None),
+            }
+        });
+    let decreased = match decreased {
+        Ok(()) => true,
+        Err(err) => {
+            tracing::error!(error = %err, "reference counter decrease failed");
+            false
+        }
+    };
+    let mut messages = Vec::new();
+    if let Some((Some(project), settings)) = loaded? {
+        let changes = params
+            .text("changes")
+            .map(|raw| Changes::parse(&raw))
+            .transpose();
+        let changes = changes
+            .map_err(|_| ApiError::InvalidParam("changes"))?
+            .unwrap_or(Changes::Any);
+        let base = format!(
+            "{}/{}",
+            settings.gitlab_url.trim_end_matches('/'),
+            project.full_path
+        );
+        for change in changes.list() {
+            let Some(branch) = change.branch_name() else {
+                continue;
+            };
+            if change.is_deletion() || project.default_branch.as_deref() == Some(branch) {
+                continue;
+            }
+            messages.push(Message {
+                message: format!(
+                    "To create a merge request for {branch}, visit:\n  {base}/-/merge_requests/new?merge_request%5Bsource_branch%5D={}",
+                    cgi_escape(branch)
+                ),
+                kind: "basic",
+            });
+        }
+    }
+    Ok(Json(PostReceiveResponse {
+        messages,
+        reference_counter_decreased: decreased,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn branch_names_are_escaped_like_cgi_escape() {
+        assert_eq!(
+            cgi_escape("feature/new-thing_1.0~x"),
+            "feature%2Fnew-thing_1.0~x"
+        );
+        assert_eq!(cgi_escape("a b*c+d&é"), "a+b%2Ac%2Bd%26%C3%A9");
+    }
+}
