@@ -102,19 +102,20 @@ pub async fn post_receive(
     };
     let mut messages = Vec::new();
     if let Some((Some(project), settings)) = loaded? {
-        let changes = params
-            .text("changes")
-            .map(|raw| Changes::parse(&raw))
-            .transpose();
-        let changes = changes
-            .map_err(|_| ApiError::InvalidParam("changes"))?
-            .unwrap_or(Changes::Any);
+        // The changes were already accepted by /allowed; lines that do not parse are skipped
+        // rather than failing a push that has happened.
+        let raw = params.text("changes").unwrap_or_default();
+        let changes: Vec<_> = raw
+            .lines()
+            .filter_map(|line| Changes::parse(line).ok())
+            .flat_map(|parsed| parsed.list().to_vec())
+            .collect();
         let base = format!(
             "{}/{}",
             settings.gitlab_url.trim_end_matches('/'),
             project.full_path
         );
-        for change in changes.list() {
+        for change in &changes {
             let Some(branch) = change.branch_name() else {
                 continue;
             };

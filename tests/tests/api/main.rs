@@ -8,6 +8,7 @@ mod authentication;
 mod authorized_keys;
 mod check;
 mod discover;
+mod reference_counter;
 mod round_trips;
 mod routing;
 mod seed_import;
