@@ -61,7 +61,11 @@ impl Actor {
                     key: None,
                     user: repo.user_by_id(id).await?,
                 }),
-                Some(Identifier::Key(id)) => Self::from_key(repo, Some(id)).await,
+                // `Gitlab::Identifier#identify` answers the key's *user* only: no key actor.
+                Some(Identifier::Key(id)) => Ok(Self {
+                    key: None,
+                    user: Self::from_key(repo, Some(id)).await?.user,
+                }),
                 None => Ok(Self::default()),
             };
         }

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures_util::future::join_all;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use gl_http::{ApiError, Params, ShellRequest};
 use gl_model::git_access::{self, Actor, Changes, ForcePush, GitCommand};
@@ -68,8 +68,20 @@ struct AllowedResponse {
 /// Denials: `{"status":false,"message":...}` with 401 (not 403: GitLab Shell prints the
 /// message only for 401) or 404.
 fn denied(status: u16, message: &str) -> Response {
+    #[derive(Serialize)]
+    struct Denied<'a> {
+        status: bool,
+        message: &'a str,
+    }
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::UNAUTHORIZED);
-    (status, Json(json!({"status": false, "message": message}))).into_response()
+    (
+        status,
+        Json(Denied {
+            status: false,
+            message,
+        }),
+    )
+        .into_response()
 }
 
 /// The actor as `GitAccessActor.from_params` names it: `key_id`, then `user_id`, then

@@ -15,8 +15,10 @@ pub fn lenient_base64_decode(input: &str) -> Vec<u8> {
             .with_decode_padding_mode(DecodePaddingMode::RequireNone)
             .with_decode_allow_trailing_bits(true),
     );
+    // Decoding stops at the first padding character, as Ruby's does.
     let mut symbols: String = input
         .chars()
+        .take_while(|c| *c != '=')
         .filter(|c| c.is_ascii_alphanumeric() || *c == '+' || *c == '/')
         .collect();
     if symbols.len() % 4 == 1 {
@@ -111,6 +113,7 @@ mod tests {
         );
         assert_eq!(lenient_base64_decode("!!!"), Vec::<u8>::new());
         assert_eq!(lenient_base64_decode("QUJD\nRA"), b"ABCD".to_vec());
+        assert_eq!(lenient_base64_decode("QUJDRA==junk"), b"ABCD".to_vec());
     }
 
     #[test]

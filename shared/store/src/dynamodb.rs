@@ -192,17 +192,23 @@ where
             let message = service.err().message().unwrap_or_default();
             match code {
                 "ConditionalCheckFailedException" => StoreError::ConditionFailed,
-                "TransactionCanceledException" if message.contains("ConditionalCheckFailed") => {
-                    StoreError::ConditionFailed
+                // The message lists one reason per item ("[ConditionalCheckFailed, None]").
+                "TransactionCanceledException" => {
+                    if message.contains("ValidationError") {
+                        StoreError::Other(format!("{code}: {message}"))
+                    } else if message.contains("ConditionalCheckFailed") {
+                        StoreError::ConditionFailed
+                    } else {
+                        // Conflicts with concurrent transactions and throttling: retryable.
+                        StoreError::Unavailable(format!("{code}: {message}"))
+                    }
                 }
                 "ProvisionedThroughputExceededException"
                 | "ThrottlingException"
                 | "RequestLimitExceeded"
-                | "ResourceNotFoundException"
                 | "InternalServerError"
                 | "ServiceUnavailable"
-                | "TransactionInProgressException"
-                | "TransactionCanceledException" => {
+                | "TransactionInProgressException" => {
                     StoreError::Unavailable(format!("{code}: {message}"))
                 }
                 _ => StoreError::Other(format!("{code}: {message}")),
@@ -521,6 +527,31 @@ impl DynamoStore {
 #[async_trait]
 impl Store for DynamoStore {
     async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        // DynamoDB rejects keys over its size limits; no such item can exist, so a lookup by an
+        // over-long username or path simply finds nothing, as on the embedded store.
+        if keys.iter().any(|key| !key.fits_dynamodb()) {
+            let fitting: Vec<Key> = keys
+                .iter()
+                .filter(|key| key.fits_dynamodb())
+                .cloned()
+                .collect();
+            let mut found = if fitting.is_empty() {
+                Vec::new()
+            } else {
+                self.get_many(&fitting).await?
+            }
+            .into_iter();
+            return Ok(keys
+                .iter()
+                .map(|key| {
+                    if key.fits_dynamodb() {
+                        found.next().flatten()
+                    } else {
+                        None
+                    }
+                })
+                .collect());
+        }
         let now = now_epoch();
         if let [key] = keys {
             let output = self
@@ -628,6 +659,7 @@ impl Store for DynamoStore {
     }
 
     async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        crate::check_distinct_items(&ops)?;
         match ops.len() {
             0 => Ok(()),
             1 => {

@@ -150,6 +150,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        crate::check_distinct_items(&ops)?;
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(other)?;
             {

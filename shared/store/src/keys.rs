@@ -35,6 +35,11 @@ pub struct Key {
 }
 
 impl Key {
+    /// DynamoDB's limits: 2048 bytes of partition key, 1024 of sort key.
+    pub fn fits_dynamodb(&self) -> bool {
+        !self.pk.is_empty() && self.pk.len() <= 2048 && !self.sk.is_empty() && self.sk.len() <= 1024
+    }
+
     fn new(pk: String, sk: &str) -> Self {
         Self {
             pk,

@@ -162,6 +162,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Page, StoreError>;
 
     /// All operations or none: one transaction, or one conditional write for a single op.
+    /// Each item may appear once per write, as in `TransactWriteItems`.
     async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError>;
 
     /// Whether the store answers (GitLab's `/check` reports this as `redis`).
@@ -227,6 +228,21 @@ impl Store for CountingStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.round(self.inner.ping()).await
     }
+}
+
+/// `TransactWriteItems` refuses two operations on one item; both adapters refuse the same.
+pub(crate) fn check_distinct_items(ops: &[WriteOp]) -> Result<(), StoreError> {
+    let mut seen = std::collections::HashSet::new();
+    for op in ops {
+        if !seen.insert(op.key()) {
+            return Err(StoreError::Other(format!(
+                "two operations on {}/{} in one write",
+                op.key().pk,
+                op.key().sk
+            )));
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn now_epoch() -> i64 {

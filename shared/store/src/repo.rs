@@ -475,7 +475,32 @@ impl Repository {
             ));
         }
 
+        // Read every item the import would write before writing any: a record already present
+        // is left alone, and a lookup another record holds (a username, a path, a key) is a
+        // conflict reported while nothing has been written yet.
         let mut report = ImportReport::default();
+        let all_keys: Vec<Key> = batches
+            .iter()
+            .flat_map(|(_, ops)| ops.iter().map(|op| op.key().clone()))
+            .collect();
+        let mut existing = std::collections::HashSet::new();
+        for chunk in all_keys.chunks(100) {
+            for (key, found) in chunk.iter().zip(self.store.get_many(chunk).await?) {
+                if found.is_some() {
+                    existing.insert(key.clone());
+                }
+            }
+        }
+        let mut pending = Vec::new();
+        for (record, ops) in batches {
+            if existing.contains(ops[0].key()) {
+                report.already_present += 1;
+            } else if ops[1..].iter().any(|op| existing.contains(op.key())) {
+                return Err(ImportError::Conflict { record });
+            } else {
+                pending.push((record, ops));
+            }
+        }
         if let Some(settings) = &world.settings {
             let current = self.get_one_item(keys::settings()).await?;
             if current
@@ -496,7 +521,9 @@ impl Repository {
                 report.already_present += 1;
             }
         }
-        for (record, ops) in batches {
+        // A concurrent writer can still take a lookup between the read and the write; the
+        // conditions catch it, record by record.
+        for (record, ops) in pending {
             let primary = ops[0].key().clone();
             match self.store.write(ops).await {
                 Ok(()) => report.written += 1,

@@ -46,6 +46,15 @@ on_both_backends! {
         }
     }
 
+    async fn over_long_names_find_nobody(app: TestApp) {
+        // Longer than DynamoDB's 2048-byte key limit: still a plain "nobody", never a 500.
+        let long = "x".repeat(3000);
+        app.shell_get(&format!("/api/v4/internal/discover?username={long}")).await.assert(200, "null");
+        app.shell_post("/api/v4/internal/allowed", &serde_json::json!({"action": "git-upload-pack", "project": long, "username": long}))
+            .await
+            .assert(404, r#"{"status":false,"message":"The project you were looking for could not be found or you don't have permission to view it."}"#);
+    }
+
     async fn blocked_users_are_still_discovered(app: TestApp) {
         // GitLab answers who the key belongs to; blocking is /allowed's business.
         app.shell_get("/api/v4/internal/discover?key_id=5").await
