@@ -114,6 +114,11 @@ pub(crate) fn project_query(params: &Params) -> ProjectQuery {
             .and_then(|id| id.parse().ok())
             .map_or(ProjectQuery::Nothing, ProjectQuery::Id);
     }
+    project_path_query(params)
+}
+
+/// The project as `project` names it: a path with optional leading `/` and trailing `.git`.
+pub(crate) fn project_path_query(params: &Params) -> ProjectQuery {
     match params.text("project") {
         Some(path) => {
             let path = path.strip_prefix('/').unwrap_or(&path);

@@ -9,12 +9,15 @@ use axum::routing::{get, post};
 
 use gl_http::AppState;
 
+mod account;
 pub mod actor;
 mod allowed;
+mod audit;
 mod authorized_keys;
 mod check;
 mod discover;
 pub mod gitaly;
+mod lfs;
 mod reference_counter;
 
 /// The family's state: the shared one, plus the Gitaly port.
@@ -45,6 +48,30 @@ pub fn router_with(app: AppState, ancestry: Arc<dyn gitaly::Ancestry>) -> Router
             get(authorized_keys::authorized_keys),
         )
         .route("/api/v4/internal/allowed", post(allowed::allowed))
+        .route(
+            "/api/v4/internal/lfs_authenticate",
+            post(lfs::lfs_authenticate),
+        )
+        .route(
+            "/api/v4/internal/shellhorse/git_audit_event",
+            post(audit::git_audit_event),
+        )
+        .route(
+            "/api/v4/internal/two_factor_recovery_codes",
+            post(account::two_factor_recovery_codes),
+        )
+        .route(
+            "/api/v4/internal/personal_access_token",
+            post(account::personal_access_token),
+        )
+        .route(
+            "/api/v4/internal/two_factor_manual_otp_check",
+            post(account::otp_check_unavailable),
+        )
+        .route(
+            "/api/v4/internal/two_factor_push_otp_check",
+            post(account::otp_check_unavailable),
+        )
         .route(
             "/api/v4/internal/pre_receive",
             post(reference_counter::pre_receive),

@@ -20,6 +20,10 @@
 //! | instance settings             | `SETTINGS`                 | `SETTINGS`        |
 //! | "a seed was imported" marker  | `META`                     | `SEEDED`          |
 //! | push reference counter        | `REFCOUNT#<gl_repository>` | `REFCOUNT`        |
+//! | 2FA recovery code digests     | `USER#<id>`                | `RECOVERY`        |
+//! | LFS token by digest           | `LFSTOKEN#<sha256 hex>`    | `LFSTOKEN`        |
+//! | Git audit event               | `AUDIT#<gl_repository>`    | `<time>#<random>` |
+//! | error-tracking client key     | `PROJECT#<id>`             | `ETKEY#<public>`  |
 //!
 //! Lookup items (username, fingerprint, route, token digests) are written in the same
 //! transaction as the record they point to and read with consistent reads: no GSI sits on an
@@ -121,6 +125,25 @@ pub fn settings() -> Key {
 /// GitLab's `git-receive-pack-reference-counter:<gl_repository>` Redis key.
 pub fn reference_counter(gl_repository: &str) -> Key {
     Key::new(format!("REFCOUNT#{gl_repository}"), "REFCOUNT")
+}
+
+pub fn recovery_codes(user_id: UserId) -> Key {
+    Key::new(format!("USER#{user_id}"), "RECOVERY")
+}
+
+pub fn lfs_token(digest: &str) -> Key {
+    Key::new(format!("LFSTOKEN#{digest}"), "LFSTOKEN")
+}
+
+pub fn audit_event(gl_repository: &str, at_and_nonce: &str) -> Key {
+    Key::new(format!("AUDIT#{gl_repository}"), at_and_nonce)
+}
+
+pub fn error_tracking_key(project_id: ProjectId, public_key: &str) -> Key {
+    Key::new(
+        format!("PROJECT#{project_id}"),
+        &format!("ETKEY#{public_key}"),
+    )
 }
 
 pub fn seed_marker() -> Key {

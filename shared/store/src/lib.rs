@@ -198,6 +198,9 @@ impl CountingStore {
         if self.in_flight.fetch_add(1, Ordering::SeqCst) == 0 {
             self.round_trips.fetch_add(1, Ordering::SeqCst);
         }
+        // Let calls issued alongside this one start before it completes: an embedded read can
+        // finish without ever yielding, which would make concurrent calls look sequential.
+        tokio::task::yield_now().await;
         let result = call.await;
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         result

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use gl_model::seed::SeedWorld;
-use gl_model::{AccessLevel, Member, Project, ProjectId, Settings, SshKey, User, UserId};
+use gl_model::{
+    AccessLevel, Member, PersonalAccessToken, Project, ProjectId, Settings, SshKey, User, UserId,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::{Condition, Item, Key, Store, StoreError, WriteOp, keys};
@@ -83,6 +85,14 @@ pub enum ImportError {
     Conflict { record: String },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// A nonce that keeps audit events recorded in the same millisecond apart.
+fn rand_nonce() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let salt = std::process::id().wrapping_mul(2_654_435_761);
+    NEXT.fetch_add(1, Ordering::Relaxed).wrapping_add(salt)
 }
 
 /// `Gitlab::ReferenceCounter::REFERENCE_EXPIRE_TIME`.
@@ -170,6 +180,20 @@ impl Repository {
         actor: &ActorQuery,
         project: &ProjectQuery,
     ) -> Result<GitAccessRecords, StoreError> {
+        self.load_git_access_writing(actor, project, |_, _| Vec::new())
+            .await
+    }
+
+    /// [`Self::load_git_access`], with a write issued alongside round 2: `writes` gets the
+    /// actor as GitLab identifies it (`user-<id>` or `key-<id>`) and the project id, as far as
+    /// round 1 found them. The write lands even if round 2 then finds the request refused, so
+    /// it must be harmless on its own (an expiring token nobody was given).
+    pub async fn load_git_access_writing(
+        &self,
+        actor: &ActorQuery,
+        project: &ProjectQuery,
+        writes: impl FnOnce(Option<String>, Option<ProjectId>) -> Vec<WriteOp>,
+    ) -> Result<GitAccessRecords, StoreError> {
         let actor_key = match actor {
             ActorQuery::KeyId(id) => Some(keys::ssh_key(*id)),
             ActorQuery::UserId(id) => Some(keys::user(*id)),
@@ -255,9 +279,31 @@ impl Repository {
                 second_keys.push(keys::user_namespace(*namespace));
             }
         }
+        let identifier = match (actor, &key) {
+            (ActorQuery::KeyId(_), Some(key)) => Some(format!("key-{}", key.id)),
+            (ActorQuery::KeyId(_), None) => None,
+            _ => user_id.map(|id| format!("user-{id}")),
+        };
+        let side_writes = writes(identifier, project_id);
+        let side_write = async {
+            if side_writes.is_empty() {
+                Ok(())
+            } else {
+                self.store.write(side_writes).await
+            }
+        };
+        let reads = async {
+            if second_keys.is_empty() {
+                Ok(Vec::new())
+            } else {
+                self.store.get_many(&second_keys).await
+            }
+        };
+        let (written, second) = tokio::join!(side_write, reads);
+        written?;
+        let second = second?;
         let mut member_access = AccessLevel::NoAccess;
         if !second_keys.is_empty() {
-            let second = self.store.get_many(&second_keys).await?;
             let mut next = 0;
             if user.is_none() && user_id.is_some() {
                 user = second[next].as_ref().map(Item::decode).transpose()?;
@@ -304,6 +350,105 @@ impl Repository {
             .await?;
         let project = found[0].as_ref().map(Item::decode).transpose()?;
         Ok((project, Self::settings_from(found[1].as_ref())?))
+    }
+
+    /// The write that stores an LFS token: its digest, whom and which project it is for, and
+    /// an expiry after which the item is gone.
+    pub fn lfs_token_write(
+        digest: &str,
+        actor: &str,
+        project_id: ProjectId,
+        expires_at: i64,
+    ) -> WriteOp {
+        let record = serde_json::json!({"actor": actor, "project_id": project_id});
+        WriteOp::Put {
+            item: Item::new(keys::lfs_token(digest), &record)
+                .with(crate::TTL_ATTRIBUTE, expires_at),
+            condition: Condition::NotExists,
+        }
+    }
+
+    /// The LFS token with this digest, unexpired: `(actor, project_id)`.
+    pub async fn lfs_token(&self, digest: &str) -> Result<Option<(String, ProjectId)>, StoreError> {
+        let item = self.get_one_item(keys::lfs_token(digest)).await?;
+        Ok(item.and_then(|item| {
+            let actor = item.attrs.get("actor")?.as_str()?.to_owned();
+            Some((actor, item.number("project_id")?))
+        }))
+    }
+
+    /// Keeps one Git audit event as GitLab Shell reported it.
+    pub async fn record_audit_event(
+        &self,
+        gl_repository: &str,
+        event: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let now = chrono::Utc::now();
+        let nonce: u32 = rand_nonce();
+        let sort_key = format!("{}#{nonce:08x}", gl_model::gitlab_timestamp(now));
+        let record =
+            serde_json::json!({"event": event, "recorded_at": gl_model::gitlab_timestamp(now)});
+        self.store
+            .write(vec![WriteOp::Put {
+                item: Item::new(keys::audit_event(gl_repository, &sort_key), &record),
+                condition: Condition::NotExists,
+            }])
+            .await
+    }
+
+    /// Replaces a user's 2FA recovery codes with these digests (`generate_otp_backup_codes!`).
+    pub async fn replace_recovery_codes(
+        &self,
+        user_id: UserId,
+        digests: &[String],
+    ) -> Result<(), StoreError> {
+        let record = serde_json::json!({"user_id": user_id, "code_digests": digests});
+        self.store
+            .write(vec![WriteOp::Put {
+                item: Item::new(keys::recovery_codes(user_id), &record),
+                condition: Condition::None,
+            }])
+            .await
+    }
+
+    pub async fn recovery_code_digests(&self, user_id: UserId) -> Result<Vec<String>, StoreError> {
+        let item = self.get_one_item(keys::recovery_codes(user_id)).await?;
+        Ok(item
+            .and_then(|item| item.attrs.get("code_digests").cloned())
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default())
+    }
+
+    /// Stores a new personal access token with its digest lookup, both or neither; an id or
+    /// digest already taken is a `ConditionFailed`.
+    pub async fn create_personal_access_token(
+        &self,
+        token: &PersonalAccessToken,
+    ) -> Result<(), StoreError> {
+        self.store
+            .write(vec![
+                WriteOp::Put {
+                    item: Item::new(keys::personal_access_token(token.id), token),
+                    condition: Condition::NotExists,
+                },
+                WriteOp::Put {
+                    item: Item::new(
+                        keys::personal_access_token_digest(&token.token_digest),
+                        token,
+                    ),
+                    condition: Condition::NotExists,
+                },
+            ])
+            .await
+    }
+
+    /// A personal access token by the digest of its plaintext.
+    pub async fn personal_access_token_by_digest(
+        &self,
+        digest: &str,
+    ) -> Result<Option<PersonalAccessToken>, StoreError> {
+        self.get_one(keys::personal_access_token_digest(digest))
+            .await
     }
 
     /// `Gitlab::ReferenceCounter#increase`: count up and keep the counter alive 600 s more.

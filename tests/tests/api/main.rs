@@ -3,11 +3,13 @@
 
 mod support;
 
+mod account;
 mod allowed;
 mod authentication;
 mod authorized_keys;
 mod check;
 mod discover;
+mod lfs;
 mod reference_counter;
 mod round_trips;
 mod routing;

@@ -1,0 +1,78 @@
+//! `POST /internal/lfs_authenticate`: the credentials `git-lfs-authenticate` hands to Git LFS
+//! over SSH (GitLab Shell calls `/allowed` first).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use base64::Engine as _;
+use serde::Serialize;
+use serde_json::json;
+
+use gl_http::{ApiError, Params, ShellRequest};
+use gl_store::Repository;
+
+use crate::ShellState;
+use crate::allowed::{actor_query, project_path_query};
+
+/// `Gitlab::LfsToken::DEFAULT_EXPIRE_TIME`.
+pub const LFS_TOKEN_EXPIRES_IN: i64 = 7200;
+
+#[derive(Debug, Serialize)]
+pub struct LfsCredentials {
+    username: String,
+    lfs_token: String,
+    repository_http_path: String,
+    expires_in: i64,
+}
+
+/// GitLab's order: a missing project, or one without LFS, is `404 Not Found` before the actor
+/// is looked at; then no actor at all is the record-not-found `404 Not found`. Deploy keys act
+/// as `lfs+deploy-key-<id>`, user keys as their owner. The token is random, stored as a digest
+/// with the actor and project, and expires after `expires_in` seconds.
+pub async fn lfs_authenticate(
+    _: ShellRequest,
+    State(state): State<ShellState>,
+    params: Params,
+) -> Result<Json<LfsCredentials>, ApiError> {
+    let project = project_path_query(&params);
+    let token =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(gl_auth::random_bytes::<32>());
+    let digest = gl_auth::token_digest(&token);
+    let expires_at = chrono::Utc::now().timestamp() + LFS_TOKEN_EXPIRES_IN;
+    let records = state
+        .app
+        .repo
+        .load_git_access_writing(&actor_query(&params), &project, |actor, project_id| match (
+            actor, project_id,
+        ) {
+            (Some(actor), Some(project_id)) => vec![Repository::lfs_token_write(
+                &digest, &actor, project_id, expires_at,
+            )],
+            _ => Vec::new(),
+        })
+        .await?;
+    let project = records
+        .project
+        .filter(|project| project.lfs_enabled)
+        .ok_or(ApiError::NotFound(None))?;
+    let username = match (&records.key, &records.user) {
+        (Some(key), _) if key.deploy => format!("lfs+deploy-key-{}", key.id),
+        (_, Some(user)) => user.username.clone(),
+        _ => {
+            return Err(ApiError::Custom {
+                status: StatusCode::NOT_FOUND,
+                body: json!({"message": "404 Not found"}),
+            });
+        }
+    };
+    Ok(Json(LfsCredentials {
+        username,
+        lfs_token: token,
+        repository_http_path: format!(
+            "{}/{}.git",
+            records.settings.gitlab_url.trim_end_matches('/'),
+            project.full_path
+        ),
+        expires_in: LFS_TOKEN_EXPIRES_IN,
+    }))
+}
