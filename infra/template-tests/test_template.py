@@ -15,6 +15,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 PARAMETERS = {
     "VpcEndpointId": "vpce-0123456789abcdef0",
     "ShellSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gitlab-shell-AbCdEf",
+    "ErrorTrackingTokenArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:opstrace-AbCdEf",
     "AWS::Region": "eu-west-1",
     "AWS::AccountId": "123456789012",
     "AWS::Partition": "aws",

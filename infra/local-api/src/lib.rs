@@ -17,7 +17,11 @@ pub const DEMO_SEED: &str = include_str!("../demo-seed.json");
 /// Every family router merged, with GitLab's answers for unknown paths and methods: what the
 /// local server serves and what the black-box tests drive.
 pub fn app(state: AppState) -> Router {
-    gl_http::finish(Router::new().merge(shell::router(state)))
+    gl_http::finish(
+        Router::new()
+            .merge(shell::router(state.clone()))
+            .merge(error_tracking::router(state)),
+    )
 }
 
 /// State for the local server and tests: the given store and GitLab Shell secret.

@@ -56,6 +56,10 @@ struct ServeArgs {
     /// KAS secret file [default: DATA_DIR/.gitlab_kas_secret, generated if absent].
     #[arg(long)]
     kas_secret_file: Option<PathBuf>,
+    /// File holding OpsTrace's error-tracking access token; without it only the GitLab Shell
+    /// JWT authenticates /error_tracking/allowed.
+    #[arg(long)]
+    error_tracking_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -203,7 +207,15 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         println!("loaded the demo world (infra/local-api/demo-seed.json)");
     }
 
-    let app = local_api::app(local_api::state(store, &shell_secret));
+    let error_tracking_token = match &args.error_tracking_token_file {
+        Some(path) => Some(gl_auth::shell_secret_from_file(
+            &std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?,
+        )),
+        None => None,
+    };
+    let state = local_api::state(store, &shell_secret)
+        .with_error_tracking_token(error_tracking_token.as_deref());
+    let app = local_api::app(state);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("{}: {e}", args.listen))?;

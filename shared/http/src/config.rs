@@ -29,12 +29,16 @@ pub enum ConfigError {
 pub enum Secret {
     /// `GITLAB_SHELL_SECRET` or `GITLAB_SHELL_SECRET_FILE`.
     Shell,
+    /// `ERROR_TRACKING_TOKEN` or `ERROR_TRACKING_TOKEN_FILE`: the OpsTrace access token
+    /// (`error_tracking_access_token`).
+    ErrorTracking,
 }
 
 impl Secret {
     fn variables(self) -> (&'static str, &'static str) {
         match self {
             Self::Shell => ("GITLAB_SHELL_SECRET", "GITLAB_SHELL_SECRET_FILE"),
+            Self::ErrorTracking => ("ERROR_TRACKING_TOKEN", "ERROR_TRACKING_TOKEN_FILE"),
         }
     }
 }
@@ -44,6 +48,7 @@ pub struct Config {
     pub dynamodb: DynamoConfig,
     /// The GitLab Shell secret as the HMAC key: the file's bytes less one trailing newline.
     pub shell_secret: Option<Vec<u8>>,
+    pub error_tracking_token: Option<Vec<u8>>,
     pub instance: InstanceInfo,
     /// JSON log lines (Lambda) or compact text.
     pub json_logs: bool,
@@ -56,6 +61,10 @@ impl std::fmt::Debug for Config {
             .field(
                 "shell_secret",
                 &self.shell_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "error_tracking_token",
+                &self.error_tracking_token.as_ref().map(|_| "<redacted>"),
             )
             .field("instance", &self.instance)
             .finish()
@@ -91,11 +100,15 @@ impl Config {
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let table = lookup("TABLE_NAME").ok_or(ConfigError::Missing("TABLE_NAME"))?;
-        let shell_secret = if needs.contains(&Secret::Shell) {
-            Some(read_secret(Secret::Shell, lookup)?)
-        } else {
-            None
+        let read = |secret: Secret| -> Result<Option<Vec<u8>>, ConfigError> {
+            if needs.contains(&secret) {
+                read_secret(secret, lookup).map(Some)
+            } else {
+                Ok(None)
+            }
         };
+        let shell_secret = read(Secret::Shell)?;
+        let error_tracking_token = read(Secret::ErrorTracking)?;
         Ok(Self {
             dynamodb: DynamoConfig {
                 table,
@@ -103,6 +116,7 @@ impl Config {
                 region: None,
             },
             shell_secret,
+            error_tracking_token,
             instance: InstanceInfo::from_lookup(lookup),
             json_logs: lookup("AWS_LAMBDA_FUNCTION_NAME").is_some(),
         })

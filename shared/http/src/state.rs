@@ -24,6 +24,8 @@ pub struct AppState {
     /// Absent in functions that serve no GitLab Shell endpoint; the extractor then rejects.
     pub shell_jwt: Option<Arc<ShellJwtVerifier>>,
     pub instance: Arc<InstanceInfo>,
+    /// OpsTrace's `Gitlab-Error-Tracking-Token`, where the function serves error tracking.
+    pub error_tracking_token: Option<Arc<Vec<u8>>>,
 }
 
 /// Proof that the request carried a valid `Gitlab-Shell-Api-Request` JWT
@@ -69,7 +71,13 @@ impl AppState {
             repo: Repository::new(store),
             shell_jwt: shell_secret.map(|secret| Arc::new(ShellJwtVerifier::new(secret))),
             instance: Arc::new(instance),
+            error_tracking_token: None,
         }
+    }
+
+    pub fn with_error_tracking_token(mut self, token: Option<&[u8]>) -> Self {
+        self.error_tracking_token = token.map(|t| Arc::new(t.to_vec()));
+        self
     }
 
     /// The state of a Lambda function: DynamoDB, and the secrets the configuration holds.
@@ -81,5 +89,6 @@ impl AppState {
             config.shell_secret.as_deref(),
             config.instance.clone(),
         )
+        .with_error_tracking_token(config.error_tracking_token.as_deref())
     }
 }

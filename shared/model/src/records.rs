@@ -144,7 +144,23 @@ pub struct Project {
     pub default_branch: Option<String>,
     pub protected_branches: Vec<ProtectedBranch>,
     pub protected_tags: Vec<ProtectedTag>,
+    /// `ErrorTracking::ProjectErrorTrackingSetting#enabled` with the integrated backend.
+    #[serde(default)]
+    pub error_tracking_enabled: bool,
     pub created_at: String,
+}
+
+/// `ErrorTracking::ClientKey`: a DSN public key of a project's error tracking. Public by
+/// design (it sits in every client's DSN), so it is stored as given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorTrackingClientKey {
+    pub public_key: String,
+    #[serde(default = "active_by_default")]
+    pub active: bool,
+}
+
+fn active_by_default() -> bool {
+    true
 }
 
 impl Project {
@@ -279,6 +295,7 @@ mod tests {
             default_branch: None,
             protected_branches: Vec::new(),
             protected_tags: Vec::new(),
+            error_tracking_enabled: false,
             created_at: String::new(),
         };
         assert_eq!(

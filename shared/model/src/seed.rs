@@ -116,7 +116,18 @@ pub struct SeedProject {
     pub protected_branches: Vec<ProtectedBranch>,
     #[serde(default)]
     pub protected_tags: Vec<ProtectedTag>,
+    pub error_tracking: Option<SeedErrorTracking>,
     pub created_at: Option<String>,
+}
+
+/// A project's integrated error tracking: on or off, and its DSN client keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedErrorTracking {
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default)]
+    pub client_keys: Vec<ErrorTrackingClientKey>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -159,6 +170,7 @@ pub struct SeedWorld {
     pub group_members: Vec<(NamespaceId, Member)>,
     pub projects: Vec<Project>,
     pub project_members: Vec<(ProjectId, Member)>,
+    pub error_tracking_keys: Vec<(ProjectId, ErrorTrackingClientKey)>,
     pub agents: Vec<Agent>,
     pub personal_access_tokens: Vec<PersonalAccessToken>,
     pub scim_tokens: Vec<ScimToken>,
@@ -423,7 +435,22 @@ impl SeedFile {
                 check_member(&record, member)?;
                 world.project_members.push((project.id, *member));
             }
+            let error_tracking = project.error_tracking.unwrap_or(SeedErrorTracking {
+                enabled: false,
+                client_keys: Vec::new(),
+            });
+            for key in error_tracking.client_keys {
+                if key.public_key.is_empty() {
+                    return Err(err(
+                        &record,
+                        "error_tracking",
+                        "client key public_key must not be empty",
+                    ));
+                }
+                world.error_tracking_keys.push((project.id, key));
+            }
             world.projects.push(Project {
+                error_tracking_enabled: error_tracking.enabled,
                 id: project.id,
                 namespace_id: project.namespace_id,
                 name: project.name.unwrap_or_else(|| project.path.clone()),

@@ -451,6 +451,25 @@ impl Repository {
             .await
     }
 
+    /// A project and its error-tracking client key with this public key, in one round trip.
+    pub async fn error_tracking_key(
+        &self,
+        project_id: ProjectId,
+        public_key: &str,
+    ) -> Result<(Option<Project>, Option<gl_model::ErrorTrackingClientKey>), StoreError> {
+        let found = self
+            .store
+            .get_many(&[
+                keys::project(project_id),
+                keys::error_tracking_key(project_id, public_key),
+            ])
+            .await?;
+        Ok((
+            found[0].as_ref().map(Item::decode).transpose()?,
+            found[1].as_ref().map(Item::decode).transpose()?,
+        ))
+    }
+
     /// `Gitlab::ReferenceCounter#increase`: count up and keep the counter alive 600 s more.
     pub async fn increase_reference_counter(&self, gl_repository: &str) -> Result<(), StoreError> {
         let expires = chrono::Utc::now().timestamp() + REFERENCE_COUNTER_TTL_SECONDS;
@@ -577,6 +596,15 @@ impl Repository {
                 vec![put(Item::new(
                     keys::project_member(*project_id, member.user_id),
                     member,
+                ))],
+            ));
+        }
+        for (project_id, client_key) in &world.error_tracking_keys {
+            batches.push((
+                format!("project {project_id} error tracking key"),
+                vec![put(Item::new(
+                    keys::error_tracking_key(*project_id, &client_key.public_key),
+                    client_key,
                 ))],
             ));
         }

@@ -9,6 +9,7 @@ mod authentication;
 mod authorized_keys;
 mod check;
 mod discover;
+mod error_tracking;
 mod lfs;
 mod reference_counter;
 mod round_trips;

@@ -16,6 +16,7 @@ use gl_store::embedded::EmbeddedStore;
 use gl_store::{CountingStore, Repository, Store};
 
 pub const SECRET: &[u8] = b"default-secret-content";
+pub const ERROR_TRACKING_TOKEN: &str = "opstrace-token";
 pub const WORLD: &str = include_str!("../../fixtures/world.json");
 
 /// The environment variable naming the DynamoDB-compatible server (moto) for the tests.
@@ -94,7 +95,9 @@ impl TestApp {
         let counter = Arc::new(CountingStore::new(inner));
         let store: Arc<dyn Store> = counter.clone();
         let repo = Repository::new(Arc::clone(&store));
-        let router = local_api::app(local_api::state(store, SECRET));
+        let state = local_api::state(store, SECRET)
+            .with_error_tracking_token(Some(ERROR_TRACKING_TOKEN.as_bytes()));
+        let router = local_api::app(state);
         Self {
             router,
             counter,
