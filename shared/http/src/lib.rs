@@ -2,6 +2,7 @@
 //! parameters, the authentication extractors, configuration read once at start, tracing, and
 //! the adapters that run one router in Lambda, in the local server and in tests.
 
+pub mod admin;
 pub mod config;
 pub mod error;
 pub mod lambda;

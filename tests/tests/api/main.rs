@@ -11,6 +11,7 @@ mod check;
 mod discover;
 mod error_tracking;
 mod lfs;
+mod private_token;
 mod reference_counter;
 mod round_trips;
 mod routing;

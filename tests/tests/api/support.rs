@@ -106,6 +106,12 @@ impl TestApp {
         }
     }
 
+    /// The application state over this app's (counting) store.
+    pub fn state(&self) -> gl_http::AppState {
+        let store: Arc<dyn Store> = self.counter.clone();
+        local_api::state(store, SECRET)
+    }
+
     /// The same store behind a shell router whose Gitaly port answers as `ancestry` does.
     pub fn with_ancestry(mut self, ancestry: Arc<dyn shell::gitaly::Ancestry>) -> Self {
         let store: Arc<dyn Store> = self.counter.clone();
