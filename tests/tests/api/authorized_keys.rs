@@ -33,7 +33,7 @@ on_both_backends! {
         assert_eq!(response.status.as_u16(), 200);
         let body = response.json();
         assert_eq!(body["id"], 2);
-        assert_eq!(body["expires_at"], "2030-01-01T00:00:00.000Z");
+        assert_eq!(body["expires_at"], "2099-01-01T00:00:00.000Z");
         let key = body["key"].as_str().unwrap();
         assert_eq!(key, format!("ssh-rsa {} Alice Liddell (gitlab.example.com)", world_blob(1)));
         assert!(!key.contains("rsa@example.com") && !key.contains('\n'));
