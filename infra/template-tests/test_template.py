@@ -15,6 +15,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 PARAMETERS = {
     "VpcEndpointId": "vpce-0123456789abcdef0",
     "ShellSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gitlab-shell-AbCdEf",
+    "KasSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gitlab-kas-AbCdEf",
     "ErrorTrackingTokenArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:opstrace-AbCdEf",
     "AWS::Region": "eu-west-1",
     "AWS::AccountId": "123456789012",
@@ -120,7 +121,9 @@ def router_routes():
         text = lib.read_text()
         for path, handlers in re.findall(r'\.route\(\s*"([^"]+)",\s*([^)]*\)(?:\.[a-z_]+\([^)]*\))*)', text):
             for method in re.findall(r"\b(get|post|put|patch|delete)\(", handlers):
-                routes.add((method.upper(), path))
+                # REST API resources have no trailing slash; API Gateway matches `/x/` to `/x`
+                # and the router serves both forms.
+                routes.add((method.upper(), path.rstrip("/") or "/"))
     return routes
 
 

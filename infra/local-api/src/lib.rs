@@ -20,6 +20,7 @@ pub fn app(state: AppState) -> Router {
     gl_http::finish(
         Router::new()
             .merge(shell::router(state.clone()))
+            .merge(kas::router(state.clone()))
             .merge(error_tracking::router(state)),
     )
 }

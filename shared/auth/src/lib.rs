@@ -91,6 +91,89 @@ impl ShellJwtVerifier {
     }
 }
 
+/// The header KAS puts its JWT in (`Gitlab::Kas::INTERNAL_API_KAS_REQUEST_HEADER`).
+pub const KAS_API_HEADER: &str = "Gitlab-Kas-Api-Request";
+pub const KAS_JWT_ISSUER: &str = "gitlab-kas";
+pub const KAS_JWT_AUDIENCE: &str = "gitlab";
+
+/// Why a KAS secret file cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KasSecretError {
+    #[error("the KAS secret is not strict base64")]
+    NotBase64,
+    #[error("the KAS secret must decode to 32 bytes, not {0}")]
+    WrongLength(usize),
+}
+
+/// The KAS secret as GitLab reads it: `Base64.strict_decode64(File.read(path).chomp)`, which
+/// must be exactly 32 bytes.
+pub fn kas_secret_from_file(contents: &[u8]) -> Result<Vec<u8>, KasSecretError> {
+    use base64::Engine as _;
+    let text = shell_secret_from_file(contents);
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|_| KasSecretError::NotBase64)?;
+    if key.len() != 32 {
+        return Err(KasSecretError::WrongLength(key.len()));
+    }
+    Ok(key)
+}
+
+/// Verifies `Gitlab-Kas-Api-Request` as `Gitlab::Kas.verify_api_request` does: HS256 with the
+/// decoded secret, `iss` = `gitlab-kas`, `aud` containing `gitlab` (a string or an array), no
+/// leeway, `exp`/`nbf` checked when present.
+#[derive(Clone)]
+pub struct KasJwtVerifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for KasJwtVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KasJwtVerifier { .. }")
+    }
+}
+
+impl KasJwtVerifier {
+    /// `key` is the decoded secret (see [`kas_secret_from_file`]).
+    pub fn new(key: &[u8]) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.required_spec_claims = ["iss", "aud"].iter().map(|c| (*c).to_owned()).collect();
+        validation.set_issuer(&[KAS_JWT_ISSUER]);
+        validation.set_audience(&[KAS_JWT_AUDIENCE]);
+        Self {
+            key: DecodingKey::from_secret(key),
+            validation,
+        }
+    }
+
+    pub fn verify(&self, header: Option<&[u8]>) -> Result<(), AuthError> {
+        let token = header
+            .and_then(|value| std::str::from_utf8(value).ok())
+            .map(str::trim)
+            .filter(|value| !value.is_empty())
+            .ok_or(AuthError::MissingHeader(KAS_API_HEADER))?;
+        jsonwebtoken::decode::<serde_json::Value>(token, &self.key, &self.validation)
+            .map(|_| ())
+            .map_err(|err| AuthError::InvalidToken(err.to_string()))
+    }
+}
+
+/// Mints what KAS sends: `iss` gitlab-kas, `aud` `["gitlab"]` (golang-jwt's array form),
+/// `iat`, `nbf` = now − 5 s, `exp` = now + 30 s. For tests and the local server.
+pub fn mint_kas_jwt(key: &[u8], now: i64) -> String {
+    let claims = serde_json::json!({"iss": KAS_JWT_ISSUER, "aud": [KAS_JWT_AUDIENCE], "iat": now, "nbf": now - 5, "exp": now + 30});
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(key),
+    )
+    .expect("HS256 signing with an in-memory key cannot fail")
+}
+
 /// Mints the token GitLab Shell sends: `{"iss":"gitlab-shell","iat":now,"exp":now+ttl}`.
 /// Used by the local server's ready-to-paste curl, by benchmarks and by tests.
 pub fn mint_shell_jwt(secret: &[u8], now: i64, ttl_seconds: i64) -> String {
@@ -234,6 +317,65 @@ mod tests {
         assert_eq!(shell_secret_from_file(b"abc\n\n"), b"abc\n");
         assert_eq!(shell_secret_from_file(b" abc \n"), b" abc ");
         assert_eq!(shell_secret_from_file(b"abc"), b"abc");
+    }
+
+    #[test]
+    fn kas_tokens_need_issuer_audience_and_the_decoded_key() {
+        use base64::Engine as _;
+        let key = [7u8; 32];
+        let file = format!(
+            "{}\n",
+            base64::engine::general_purpose::STANDARD.encode(key)
+        );
+        assert_eq!(kas_secret_from_file(file.as_bytes()).unwrap(), key.to_vec());
+        assert_eq!(
+            kas_secret_from_file(b"c2hvcnQ=\n"),
+            Err(KasSecretError::WrongLength(5))
+        );
+        assert_eq!(
+            kas_secret_from_file(b"not base64!"),
+            Err(KasSecretError::NotBase64)
+        );
+
+        let verifier = KasJwtVerifier::new(&key);
+        let now = now();
+        assert_eq!(
+            verifier.verify(Some(mint_kas_jwt(&key, now).as_bytes())),
+            Ok(())
+        );
+        let string_aud = sign(
+            Header::new(Algorithm::HS256),
+            serde_json::json!({"iss": "gitlab-kas", "aud": "gitlab"}),
+            &key,
+        );
+        assert_eq!(verifier.verify(Some(string_aud.as_bytes())), Ok(()));
+        let rejected = [
+            sign(
+                Header::new(Algorithm::HS256),
+                serde_json::json!({"iss": "gitlab-kas", "aud": "other"}),
+                &key,
+            ),
+            sign(
+                Header::new(Algorithm::HS256),
+                serde_json::json!({"iss": "gitlab-kas"}),
+                &key,
+            ),
+            sign(
+                Header::new(Algorithm::HS256),
+                serde_json::json!({"iss": "gitlab-shell", "aud": "gitlab"}),
+                &key,
+            ),
+            sign(
+                Header::new(Algorithm::HS256),
+                serde_json::json!({"iss": "gitlab-kas", "aud": "gitlab", "exp": now - 1}),
+                &key,
+            ),
+            mint_kas_jwt(file.trim().as_bytes(), now),
+            mint_shell_jwt(&key, now, 60),
+        ];
+        for token in rejected {
+            assert!(verifier.verify(Some(token.as_bytes())).is_err(), "{token}");
+        }
     }
 
     #[test]

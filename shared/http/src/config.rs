@@ -16,6 +16,8 @@ pub enum ConfigError {
         name: &'static str,
         file_name: &'static str,
     },
+    #[error("{name}: {reason}")]
+    Invalid { name: &'static str, reason: String },
     #[error("{name}: cannot read {path}: {reason}")]
     Unreadable {
         name: &'static str,
@@ -32,6 +34,8 @@ pub enum Secret {
     /// `ERROR_TRACKING_TOKEN` or `ERROR_TRACKING_TOKEN_FILE`: the OpsTrace access token
     /// (`error_tracking_access_token`).
     ErrorTracking,
+    /// `GITLAB_KAS_SECRET` or `GITLAB_KAS_SECRET_FILE`: base64 of 32 bytes, decoded at start.
+    Kas,
 }
 
 impl Secret {
@@ -39,6 +43,7 @@ impl Secret {
         match self {
             Self::Shell => ("GITLAB_SHELL_SECRET", "GITLAB_SHELL_SECRET_FILE"),
             Self::ErrorTracking => ("ERROR_TRACKING_TOKEN", "ERROR_TRACKING_TOKEN_FILE"),
+            Self::Kas => ("GITLAB_KAS_SECRET", "GITLAB_KAS_SECRET_FILE"),
         }
     }
 }
@@ -49,6 +54,8 @@ pub struct Config {
     /// The GitLab Shell secret as the HMAC key: the file's bytes less one trailing newline.
     pub shell_secret: Option<Vec<u8>>,
     pub error_tracking_token: Option<Vec<u8>>,
+    /// The decoded 32-byte KAS secret.
+    pub kas_secret: Option<Vec<u8>>,
     pub instance: InstanceInfo,
     /// JSON log lines (Lambda) or compact text.
     pub json_logs: bool,
@@ -61,6 +68,10 @@ impl std::fmt::Debug for Config {
             .field(
                 "shell_secret",
                 &self.shell_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "kas_secret",
+                &self.kas_secret.as_ref().map(|_| "<redacted>"),
             )
             .field(
                 "error_tracking_token",
@@ -109,6 +120,14 @@ impl Config {
         };
         let shell_secret = read(Secret::Shell)?;
         let error_tracking_token = read(Secret::ErrorTracking)?;
+        let kas_secret = read(Secret::Kas)?
+            .map(|file| {
+                gl_auth::kas_secret_from_file(&file).map_err(|err| ConfigError::Invalid {
+                    name: "GITLAB_KAS_SECRET",
+                    reason: err.to_string(),
+                })
+            })
+            .transpose()?;
         Ok(Self {
             dynamodb: DynamoConfig {
                 table,
@@ -117,6 +136,7 @@ impl Config {
             },
             shell_secret,
             error_tracking_token,
+            kas_secret,
             instance: InstanceInfo::from_lookup(lookup),
             json_logs: lookup("AWS_LAMBDA_FUNCTION_NAME").is_some(),
         })

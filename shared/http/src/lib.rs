@@ -12,7 +12,7 @@ pub mod state;
 pub use config::Config;
 pub use error::ApiError;
 pub use params::Params;
-pub use state::{AppState, InstanceInfo, ShellRequest};
+pub use state::{AgentRequest, AgentToken, AppState, InstanceInfo, KasRequest, ShellRequest};
 
 use axum::Router;
 

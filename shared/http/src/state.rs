@@ -26,6 +26,8 @@ pub struct AppState {
     pub instance: Arc<InstanceInfo>,
     /// OpsTrace's `Gitlab-Error-Tracking-Token`, where the function serves error tracking.
     pub error_tracking_token: Option<Arc<Vec<u8>>>,
+    /// Absent in functions that serve no KAS endpoint; the KAS extractor then rejects.
+    pub kas_jwt: Option<Arc<gl_auth::KasJwtVerifier>>,
 }
 
 /// Proof that the request carried a valid `Gitlab-Shell-Api-Request` JWT
@@ -61,6 +63,115 @@ where
     }
 }
 
+/// Proof that the request carried a valid `Gitlab-Kas-Api-Request` JWT. Any failure is 401
+/// `{"message":"KAS JWT authentication invalid"}`, checked before anything else.
+#[derive(Debug, Clone, Copy)]
+pub struct KasRequest;
+
+fn kas_invalid() -> ApiError {
+    ApiError::Custom {
+        status: axum::http::StatusCode::UNAUTHORIZED,
+        body: serde_json::json!({"message": "KAS JWT authentication invalid"}),
+    }
+}
+
+impl<S> FromRequestParts<S> for KasRequest
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let Some(verifier) = &state.kas_jwt else {
+            tracing::error!("KAS request to a function configured without the KAS secret");
+            return Err(kas_invalid());
+        };
+        let header = parts
+            .headers
+            .get(gl_auth::KAS_API_HEADER)
+            .map(|value| value.as_bytes());
+        verifier.verify(header).map_err(|reason| {
+            tracing::info!(%reason, "KAS JWT rejected");
+            kas_invalid()
+        })?;
+        Ok(Self)
+    }
+}
+
+/// An agent authenticated by its token: `Authorization: Bearer <token>`, or, when there is no
+/// `Authorization` header, `Gitlab-Agentk-Api-Request: <token>`; looked up by digest. The KAS
+/// JWT is checked first. Missing, unknown or revoked tokens are 401 `401 Unauthorized`.
+#[derive(Debug, Clone)]
+pub struct AgentRequest {
+    pub agent: gl_model::Agent,
+}
+
+/// The KAS JWT checked and an agent token present, not yet looked up: for endpoints that read
+/// the token's item together with others in one round trip.
+#[derive(Debug, Clone)]
+pub struct AgentToken {
+    pub digest: String,
+}
+
+impl<S> FromRequestParts<S> for AgentToken
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        KasRequest::from_request_parts(parts, state).await?;
+        let token = agent_token(parts).ok_or(ApiError::Unauthorized)?;
+        Ok(Self {
+            digest: gl_auth::token_digest(&token),
+        })
+    }
+}
+
+impl<S> FromRequestParts<S> for AgentRequest
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let AgentToken { digest } = AgentToken::from_request_parts(parts, state).await?;
+        let state = AppState::from_ref(state);
+        let agent = state
+            .repo
+            .agent_by_token_digest(&digest)
+            .await?
+            .filter(|agent| !agent.revoked)
+            .ok_or(ApiError::Unauthorized)?;
+        Ok(Self { agent })
+    }
+}
+
+fn agent_token(parts: &Parts) -> Option<String> {
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    let token = match header("Authorization") {
+        Some(authorization) => {
+            let (scheme, token) = authorization.split_once(' ')?;
+            if !scheme.eq_ignore_ascii_case("bearer") {
+                return None;
+            }
+            token.trim()
+        }
+        None => header("Gitlab-Agentk-Api-Request")?,
+    };
+    (!token.is_empty()).then(|| token.to_owned())
+}
+
 impl AppState {
     pub fn new(
         store: Arc<dyn gl_store::Store>,
@@ -72,7 +183,14 @@ impl AppState {
             shell_jwt: shell_secret.map(|secret| Arc::new(ShellJwtVerifier::new(secret))),
             instance: Arc::new(instance),
             error_tracking_token: None,
+            kas_jwt: None,
         }
+    }
+
+    /// `key` is the decoded 32-byte KAS secret.
+    pub fn with_kas_secret(mut self, key: Option<&[u8]>) -> Self {
+        self.kas_jwt = key.map(|k| Arc::new(gl_auth::KasJwtVerifier::new(k)));
+        self
     }
 
     pub fn with_error_tracking_token(mut self, token: Option<&[u8]>) -> Self {
@@ -90,5 +208,6 @@ impl AppState {
             config.instance.clone(),
         )
         .with_error_tracking_token(config.error_tracking_token.as_deref())
+        .with_kas_secret(config.kas_secret.as_deref())
     }
 }

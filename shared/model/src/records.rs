@@ -188,6 +188,29 @@ impl Project {
     }
 }
 
+/// Where a scan-execution policy's schedule runs in one agent's cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyAgentTarget {
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+}
+
+/// A scan-execution policy of a project's security policy project, reduced to what KAS asks:
+/// its schedule (`cadence`) and the agents (by name) and namespaces it targets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanExecutionPolicy {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub enabled: bool,
+    /// Cron of the `schedule` rule; `None` for pipeline-triggered policies.
+    pub cadence: Option<String>,
+    #[serde(default)]
+    pub agents: std::collections::BTreeMap<String, PolicyAgentTarget>,
+    pub updated_at: String,
+}
+
 /// A cluster agent; its token is kept only as a SHA-256 digest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Agent {
@@ -195,6 +218,8 @@ pub struct Agent {
     pub name: String,
     pub project_id: ProjectId,
     pub token_digest: String,
+    #[serde(default)]
+    pub revoked: bool,
     pub created_at: String,
 }
 

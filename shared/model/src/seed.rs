@@ -117,7 +117,23 @@ pub struct SeedProject {
     #[serde(default)]
     pub protected_tags: Vec<ProtectedTag>,
     pub error_tracking: Option<SeedErrorTracking>,
+    #[serde(default)]
+    pub scan_execution_policies: Vec<SeedScanExecutionPolicy>,
     pub created_at: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedScanExecutionPolicy {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    pub cadence: Option<String>,
+    #[serde(default)]
+    pub agents: std::collections::BTreeMap<String, PolicyAgentTarget>,
+    pub updated_at: Option<String>,
 }
 
 /// A project's integrated error tracking: on or off, and its DSN client keys.
@@ -137,6 +153,8 @@ pub struct SeedAgent {
     pub name: String,
     pub project_id: ProjectId,
     pub token: String,
+    #[serde(default)]
+    pub revoked: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -171,6 +189,7 @@ pub struct SeedWorld {
     pub projects: Vec<Project>,
     pub project_members: Vec<(ProjectId, Member)>,
     pub error_tracking_keys: Vec<(ProjectId, ErrorTrackingClientKey)>,
+    pub scan_execution_policies: Vec<(ProjectId, Vec<ScanExecutionPolicy>)>,
     pub agents: Vec<Agent>,
     pub personal_access_tokens: Vec<PersonalAccessToken>,
     pub scim_tokens: Vec<ScimToken>,
@@ -449,6 +468,32 @@ impl SeedFile {
                 }
                 world.error_tracking_keys.push((project.id, key));
             }
+            if !project.scan_execution_policies.is_empty() {
+                let mut policies = Vec::new();
+                for policy in project.scan_execution_policies {
+                    if policy.name.trim().is_empty() {
+                        return Err(err(
+                            &record,
+                            "scan_execution_policies",
+                            "a policy needs a name",
+                        ));
+                    }
+                    policies.push(ScanExecutionPolicy {
+                        updated_at: timestamp(
+                            &record,
+                            "scan_execution_policies",
+                            policy.updated_at.as_deref(),
+                            now,
+                        )?,
+                        name: policy.name,
+                        description: policy.description,
+                        enabled: policy.enabled,
+                        cadence: policy.cadence,
+                        agents: policy.agents,
+                    });
+                }
+                world.scan_execution_policies.push((project.id, policies));
+            }
             world.projects.push(Project {
                 error_tracking_enabled: error_tracking.enabled,
                 id: project.id,
@@ -552,6 +597,7 @@ impl SeedFile {
                 name: agent.name,
                 project_id: agent.project_id,
                 token_digest: digest(&agent.token),
+                revoked: agent.revoked,
                 created_at: now.to_owned(),
             });
         }

@@ -16,8 +16,8 @@ use aws_sdk_dynamodb::types::{
 use serde_json::{Map, Number, Value};
 
 use crate::{
-    Condition, Item, Key, Page, Store, StoreError, TTL_ATTRIBUTE, VERSION_ATTRIBUTE, WriteOp,
-    now_epoch,
+    Addend, Condition, Item, Key, Page, Store, StoreError, TTL_ATTRIBUTE, VERSION_ATTRIBUTE,
+    WriteOp, now_epoch,
 };
 
 /// DynamoDB's limits: 100 keys per `BatchGetItem`, 100 items per transaction.
@@ -340,7 +340,7 @@ fn condition_expression(condition: Condition) -> Option<Expression> {
 
 /// `ADD` for counters, `SET` for attributes, merged with the condition's placeholders.
 fn update_expression(
-    add: &[(String, i64)],
+    add: &[(String, Addend)],
     set: &[(String, Value)],
     condition: Condition,
 ) -> (
@@ -356,9 +356,15 @@ fn update_expression(
         let parts: Vec<String> = add
             .iter()
             .enumerate()
-            .map(|(i, (name, delta))| {
+            .map(|(i, (name, addend))| {
                 names.insert(format!("#a{i}"), name.clone());
-                values.insert(format!(":a{i}"), AttributeValue::N(delta.to_string()));
+                let value = match addend {
+                    Addend::Number(delta) => AttributeValue::N(delta.to_string()),
+                    Addend::NumberSet(members) => {
+                        AttributeValue::Ns(members.iter().map(i64::to_string).collect())
+                    }
+                };
+                values.insert(format!(":a{i}"), value);
                 format!("#a{i} :a{i}")
             })
             .collect();
@@ -710,7 +716,7 @@ mod tests {
     #[test]
     fn update_expression_merges_condition_placeholders() {
         let (update, condition, names, values) = update_expression(
-            &[("count".to_owned(), 1)],
+            &[("count".to_owned(), 1.into())],
             &[("ttl".to_owned(), Value::from(5))],
             Condition::VersionEquals(3),
         );

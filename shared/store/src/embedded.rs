@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableError};
 use serde_json::{Map, Value};
 
-use crate::{Item, Key, Page, Store, StoreError, WriteOp, now_epoch};
+use crate::{Addend, Item, Key, Page, Store, StoreError, WriteOp, now_epoch};
 
 const ITEMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("items");
 
@@ -194,9 +194,25 @@ impl Store for EmbeddedStore {
                         }
                         WriteOp::Update { key, add, set, .. } => {
                             let mut attrs = existing.map(|item| item.attrs).unwrap_or_default();
-                            for (name, delta) in add {
-                                let value = attrs.get(&name).and_then(Value::as_i64).unwrap_or(0);
-                                attrs.insert(name, Value::from(value + delta));
+                            for (name, addend) in add {
+                                let merged = match addend {
+                                    Addend::Number(delta) => Value::from(
+                                        attrs.get(&name).and_then(Value::as_i64).unwrap_or(0)
+                                            + delta,
+                                    ),
+                                    Addend::NumberSet(members) => {
+                                        let mut set: std::collections::BTreeSet<i64> = attrs
+                                            .get(&name)
+                                            .and_then(Value::as_array)
+                                            .map(|values| {
+                                                values.iter().filter_map(Value::as_i64).collect()
+                                            })
+                                            .unwrap_or_default();
+                                        set.extend(members);
+                                        Value::from(set.into_iter().collect::<Vec<_>>())
+                                    }
+                                };
+                                attrs.insert(name, merged);
                             }
                             for (name, value) in set {
                                 attrs.insert(name, value);

@@ -24,6 +24,10 @@
 //! | LFS token by digest           | `LFSTOKEN#<sha256 hex>`    | `LFSTOKEN`        |
 //! | Git audit event               | `AUDIT#<gl_repository>`    | `<time>#<random>` |
 //! | error-tracking client key     | `PROJECT#<id>`             | `ETKEY#<public>`  |
+//! | scan execution policies       | `PROJECT#<id>`             | `POLICIES`        |
+//! | agent configuration           | `AGENT#<id>`               | `CONFIG`          |
+//! | Starboard finding             | `AGENT#<id>`               | `FINDING#<uuid>`  |
+//! | KAS usage metrics / events    | `KAS#METRICS`              | `USAGE` / `EVENTS`|
 //!
 //! Lookup items (username, fingerprint, route, token digests) are written in the same
 //! transaction as the record they point to and read with consistent reads: no GSI sits on an
@@ -144,6 +148,35 @@ pub fn error_tracking_key(project_id: ProjectId, public_key: &str) -> Key {
         format!("PROJECT#{project_id}"),
         &format!("ETKEY#{public_key}"),
     )
+}
+
+pub fn project_policies(project_id: ProjectId) -> Key {
+    Key::new(format!("PROJECT#{project_id}"), "POLICIES")
+}
+
+pub fn agent_configuration(agent_id: AgentId) -> Key {
+    Key::new(format!("AGENT#{agent_id}"), "CONFIG")
+}
+
+pub fn agent_partition(agent_id: AgentId) -> String {
+    format!("AGENT#{agent_id}")
+}
+
+pub const FINDING_PREFIX: &str = "FINDING#";
+
+pub fn starboard_finding(agent_id: AgentId, uuid: &str) -> Key {
+    Key::new(
+        agent_partition(agent_id),
+        &format!("{FINDING_PREFIX}{uuid}"),
+    )
+}
+
+pub fn kas_usage_metrics() -> Key {
+    Key::new("KAS#METRICS".to_owned(), "USAGE")
+}
+
+pub fn kas_agent_events() -> Key {
+    Key::new("KAS#METRICS".to_owned(), "EVENTS")
 }
 
 pub fn seed_marker() -> Key {

@@ -104,6 +104,20 @@ impl Condition {
     }
 }
 
+/// What DynamoDB's `ADD` adds: to a number, or members to a number set (a set keeps each
+/// value once, so concurrent adds of the same member count once).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Addend {
+    Number(i64),
+    NumberSet(Vec<i64>),
+}
+
+impl From<i64> for Addend {
+    fn from(delta: i64) -> Self {
+        Self::Number(delta)
+    }
+}
+
 /// One element of an atomic write.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOp {
@@ -115,10 +129,11 @@ pub enum WriteOp {
         key: Key,
         condition: Condition,
     },
-    /// Atomic counter adds and attribute sets on one item, creating it if absent.
+    /// Atomic counter adds (numbers, or members into a number set) and attribute sets on one
+    /// item, creating it if absent.
     Update {
         key: Key,
-        add: Vec<(String, i64)>,
+        add: Vec<(String, Addend)>,
         set: Vec<(String, Value)>,
         condition: Condition,
     },

@@ -442,6 +442,261 @@ impl Repository {
             .await
     }
 
+    /// The agent of this token with the settings, and the project asked about (its own when
+    /// `project` is `None`): round 1 reads the token, the settings and the project by id or
+    /// its route; round 2 the project itself when round 1 only found where it is.
+    pub async fn agent_with_project(
+        &self,
+        token_digest: &str,
+        project: Option<&ProjectQuery>,
+    ) -> Result<(Option<gl_model::Agent>, Option<Project>, Settings), StoreError> {
+        let mut first = vec![keys::agent_token(token_digest), keys::settings()];
+        match project {
+            Some(ProjectQuery::Id(id)) => first.push(keys::project(*id)),
+            Some(ProjectQuery::FullPath(path)) => first.push(keys::route(path)),
+            _ => {}
+        }
+        let found = self.store.get_many(&first).await?;
+        let agent: Option<gl_model::Agent> = found[0].as_ref().map(Item::decode).transpose()?;
+        let settings = Self::settings_from(found[1].as_ref())?;
+        let Some(agent) = agent.filter(|agent| !agent.revoked) else {
+            return Ok((None, None, settings));
+        };
+        let project_id = match project {
+            None => Some(agent.project_id),
+            Some(ProjectQuery::Id(_)) => {
+                let project = found[2].as_ref().map(Item::decode).transpose()?;
+                return Ok((Some(agent), project, settings));
+            }
+            Some(ProjectQuery::FullPath(_)) => {
+                match found[2].as_ref().map(Item::decode::<Route>).transpose()? {
+                    Some(route) if route.source_type == RouteSource::Project => {
+                        Some(route.source_id)
+                    }
+                    _ => None,
+                }
+            }
+            Some(ProjectQuery::Nothing) => None,
+        };
+        let project = match project_id {
+            Some(id) => self.get_one(keys::project(id)).await?,
+            None => None,
+        };
+        Ok((Some(agent), project, settings))
+    }
+
+    /// For `project_info`: the agent, the project, the settings, and the agent's configuration
+    /// (its `ci_access`/`user_access` grants), in two round trips.
+    pub async fn agent_project_access(
+        &self,
+        token_digest: &str,
+        project: &ProjectQuery,
+    ) -> Result<
+        (
+            Option<gl_model::Agent>,
+            Option<Project>,
+            Settings,
+            Option<serde_json::Value>,
+        ),
+        StoreError,
+    > {
+        let mut first = vec![keys::agent_token(token_digest), keys::settings()];
+        match project {
+            ProjectQuery::Id(id) => first.push(keys::project(*id)),
+            ProjectQuery::FullPath(path) => first.push(keys::route(path)),
+            ProjectQuery::Nothing => {}
+        }
+        let found = self.store.get_many(&first).await?;
+        let agent: Option<gl_model::Agent> = found[0].as_ref().map(Item::decode).transpose()?;
+        let settings = Self::settings_from(found[1].as_ref())?;
+        let Some(agent) = agent.filter(|agent| !agent.revoked) else {
+            return Ok((None, None, settings, None));
+        };
+        let mut project_record: Option<Project> = None;
+        let mut project_id = None;
+        match project {
+            ProjectQuery::Id(_) => {
+                project_record = found[2].as_ref().map(Item::decode).transpose()?
+            }
+            ProjectQuery::FullPath(_) => {
+                if let Some(route) = found[2].as_ref().map(Item::decode::<Route>).transpose()?
+                    && route.source_type == RouteSource::Project
+                {
+                    project_id = Some(route.source_id);
+                }
+            }
+            ProjectQuery::Nothing => {}
+        }
+        let mut second = vec![keys::agent_configuration(agent.id)];
+        if let Some(id) = project_id {
+            second.push(keys::project(id));
+        }
+        let found = self.store.get_many(&second).await?;
+        let config = found[0]
+            .as_ref()
+            .and_then(|item| item.attrs.get("agent_config").cloned());
+        if project_id.is_some() {
+            project_record = found[1].as_ref().map(Item::decode).transpose()?;
+        }
+        Ok((Some(agent), project_record, settings, config))
+    }
+
+    pub async fn agent_by_id(&self, id: i64) -> Result<Option<gl_model::Agent>, StoreError> {
+        self.get_one(keys::agent(id)).await
+    }
+
+    /// Adds usage counters and unique-counter members in one atomic update, so concurrent
+    /// reports never lose each other's counts.
+    pub async fn record_kas_metrics(
+        &self,
+        key: Key,
+        counters: Vec<(String, i64)>,
+        uniques: Vec<(String, Vec<i64>)>,
+    ) -> Result<(), StoreError> {
+        let mut add: Vec<(String, crate::Addend)> =
+            counters.into_iter().map(|(n, v)| (n, v.into())).collect();
+        add.extend(
+            uniques
+                .into_iter()
+                .map(|(n, v)| (n, crate::Addend::NumberSet(v))),
+        );
+        if add.is_empty() {
+            return Ok(());
+        }
+        self.store
+            .write(vec![WriteOp::Update {
+                key,
+                add,
+                set: Vec::new(),
+                condition: Condition::None,
+            }])
+            .await
+    }
+
+    /// The recorded totals and unique sets (`KAS#METRICS` items), for tests and operators.
+    pub async fn kas_metrics(
+        &self,
+        key: Key,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, StoreError> {
+        Ok(self
+            .get_one_item(key)
+            .await?
+            .map(|item| item.attrs)
+            .unwrap_or_default())
+    }
+
+    pub async fn store_agent_configuration(
+        &self,
+        agent_id: i64,
+        config: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let record = serde_json::json!({"agent_id": agent_id, "agent_config": config, "updated_at": gl_model::gitlab_timestamp(chrono::Utc::now())});
+        self.store
+            .write(vec![WriteOp::Put {
+                item: Item::new(keys::agent_configuration(agent_id), &record),
+                condition: Condition::None,
+            }])
+            .await
+    }
+
+    pub async fn agent_configuration(
+        &self,
+        agent_id: i64,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        Ok(self
+            .get_one_item(keys::agent_configuration(agent_id))
+            .await?
+            .and_then(|item| item.attrs.get("agent_config").cloned()))
+    }
+
+    /// Creates or refreshes a Starboard finding under its agent; the UUID is the idempotency key.
+    pub async fn put_starboard_finding(
+        &self,
+        agent_id: i64,
+        uuid: &str,
+        finding: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.store
+            .write(vec![WriteOp::Put {
+                item: Item::new(keys::starboard_finding(agent_id, uuid), finding),
+                condition: Condition::None,
+            }])
+            .await
+    }
+
+    /// Every Starboard finding of an agent, all pages.
+    pub async fn starboard_findings(
+        &self,
+        agent_id: i64,
+    ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, StoreError> {
+        let pk = keys::agent_partition(agent_id);
+        let mut findings = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .store
+                .query(&pk, keys::FINDING_PREFIX, after.as_deref(), 500)
+                .await?;
+            findings.extend(page.items.into_iter().map(|item| item.attrs));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(findings),
+            }
+        }
+    }
+
+    /// Sets `state` on these findings, all in parallel transactions of at most 100 items.
+    pub async fn set_starboard_states(
+        &self,
+        agent_id: i64,
+        uuids: &[String],
+        state: &str,
+    ) -> Result<(), StoreError> {
+        let ops: Vec<WriteOp> = uuids
+            .iter()
+            .map(|uuid| WriteOp::Update {
+                key: keys::starboard_finding(agent_id, uuid),
+                add: Vec::new(),
+                set: vec![("state".to_owned(), state.into())],
+                condition: Condition::Exists,
+            })
+            .collect();
+        let mut batches = Vec::new();
+        let mut ops = ops.into_iter().peekable();
+        while ops.peek().is_some() {
+            batches.push(ops.by_ref().take(100).collect::<Vec<_>>());
+        }
+        let results = futures_util::future::join_all(
+            batches.into_iter().map(|batch| self.store.write(batch)),
+        )
+        .await;
+        results.into_iter().collect()
+    }
+
+    /// The scan-execution policies of a project.
+    pub async fn scan_execution_policies(
+        &self,
+        project_id: ProjectId,
+    ) -> Result<Vec<gl_model::ScanExecutionPolicy>, StoreError> {
+        let item = self
+            .get_one_item(keys::project_policies(project_id))
+            .await?;
+        match item.and_then(|item| item.attrs.get("policies").cloned()) {
+            Some(policies) => {
+                serde_json::from_value(policies).map_err(|err| StoreError::Corrupt(err.to_string()))
+            }
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// A cluster agent by the digest of its token.
+    pub async fn agent_by_token_digest(
+        &self,
+        digest: &str,
+    ) -> Result<Option<gl_model::Agent>, StoreError> {
+        self.get_one(keys::agent_token(digest)).await
+    }
+
     /// A personal access token by the digest of its plaintext.
     pub async fn personal_access_token_by_digest(
         &self,
@@ -476,7 +731,7 @@ impl Repository {
         self.store
             .write(vec![WriteOp::Update {
                 key: keys::reference_counter(gl_repository),
-                add: vec![(REFERENCE_COUNT.to_owned(), 1)],
+                add: vec![(REFERENCE_COUNT.to_owned(), 1.into())],
                 set: vec![(crate::TTL_ATTRIBUTE.to_owned(), expires.into())],
                 condition: Condition::None,
             }])
@@ -488,7 +743,7 @@ impl Repository {
     pub async fn decrease_reference_counter(&self, gl_repository: &str) -> Result<(), StoreError> {
         let decrement = WriteOp::Update {
             key: keys::reference_counter(gl_repository),
-            add: vec![(REFERENCE_COUNT.to_owned(), -1)],
+            add: vec![(REFERENCE_COUNT.to_owned(), (-1).into())],
             set: Vec::new(),
             condition: Condition::NumberAbove(REFERENCE_COUNT, 0),
         };
@@ -596,6 +851,15 @@ impl Repository {
                 vec![put(Item::new(
                     keys::project_member(*project_id, member.user_id),
                     member,
+                ))],
+            ));
+        }
+        for (project_id, policies) in &world.scan_execution_policies {
+            batches.push((
+                format!("project {project_id} scan execution policies"),
+                vec![put(Item::new(
+                    keys::project_policies(*project_id),
+                    &serde_json::json!({"policies": policies}),
                 ))],
             ));
         }

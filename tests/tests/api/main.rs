@@ -10,6 +10,7 @@ mod authorized_keys;
 mod check;
 mod discover;
 mod error_tracking;
+mod kas;
 mod lfs;
 mod private_token;
 mod reference_counter;

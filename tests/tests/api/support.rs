@@ -17,6 +17,8 @@ use gl_store::{CountingStore, Repository, Store};
 
 pub const SECRET: &[u8] = b"default-secret-content";
 pub const ERROR_TRACKING_TOKEN: &str = "opstrace-token";
+/// The decoded KAS secret (32 bytes).
+pub const KAS_KEY: &[u8; 32] = b"0123456789abcdef0123456789abcdef";
 pub const WORLD: &str = include_str!("../../fixtures/world.json");
 
 /// The environment variable naming the DynamoDB-compatible server (moto) for the tests.
@@ -96,7 +98,8 @@ impl TestApp {
         let store: Arc<dyn Store> = counter.clone();
         let repo = Repository::new(Arc::clone(&store));
         let state = local_api::state(store, SECRET)
-            .with_error_tracking_token(Some(ERROR_TRACKING_TOKEN.as_bytes()));
+            .with_error_tracking_token(Some(ERROR_TRACKING_TOKEN.as_bytes()))
+            .with_kas_secret(Some(KAS_KEY));
         let router = local_api::app(state);
         Self {
             router,
@@ -109,7 +112,7 @@ impl TestApp {
     /// The application state over this app's (counting) store.
     pub fn state(&self) -> gl_http::AppState {
         let store: Arc<dyn Store> = self.counter.clone();
-        local_api::state(store, SECRET)
+        local_api::state(store, SECRET).with_kas_secret(Some(KAS_KEY))
     }
 
     /// The same store behind a shell router whose Gitaly port answers as `ancestry` does.

@@ -1,0 +1,11 @@
+//! The `kas` Lambda function.
+
+use gl_http::config::{Config, Secret};
+
+#[tokio::main]
+async fn main() -> Result<(), gl_http::lambda::Error> {
+    let config = Config::from_env(&[Secret::Kas])?;
+    gl_http::init_tracing(config.json_logs);
+    let state = gl_http::state::AppState::for_lambda(&config).await;
+    gl_http::lambda::run(kas::router(state)).await
+}

@@ -1,0 +1,297 @@
+//! The Starboard module: agentk's cluster image scanning reports vulnerabilities through KAS.
+//! A report is idempotent: its finding's UUID is derived from what identifies it, so the same
+//! report twice is one finding with one UUID.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha1::{Digest, Sha1};
+
+use gl_http::{AgentRequest, ApiError, AppState, Params};
+
+/// `Gitlab::UUID`'s production namespace for vulnerability finding UUIDs.
+pub const FINDING_UUID_NAMESPACE: uuid::Uuid = uuid::uuid!("58dc0f06-936c-43b3-93bb-71693f1b6570");
+/// The report type Starboard findings have (`cluster_image_scanning`).
+pub const REPORT_TYPE: &str = "cluster_image_scanning";
+
+const SEVERITIES: [&str; 7] = [
+    "undefined",
+    "info",
+    "unknown",
+    "low",
+    "medium",
+    "high",
+    "critical",
+];
+const CONFIDENCES: [&str; 8] = [
+    "undefined",
+    "ignore",
+    "unknown",
+    "experimental",
+    "low",
+    "medium",
+    "high",
+    "confirmed",
+];
+
+fn sha1_hex(text: &str) -> String {
+    Sha1::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `Gitlab::Ci::Reports::Security::Identifier#fingerprint`: SHA-1 of
+/// `<external_type>:<external_id>`, the type guessed from the name (CVE, CWE, other).
+fn identifier_fingerprint(identifier: &Value) -> String {
+    let name = identifier["name"].as_str().unwrap_or_default();
+    let external_type = identifier["external_type"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            let upper = name.to_uppercase();
+            if upper.contains("CVE") {
+                "cve".to_owned()
+            } else if upper.contains("CWE") {
+                "cwe".to_owned()
+            } else {
+                "other".to_owned()
+            }
+        });
+    let external_id = identifier["external_id"].as_str().unwrap_or(name);
+    sha1_hex(&format!("{external_type}:{external_id}"))
+}
+
+/// `Gitlab::Ci::Reports::Security::Locations::ClusterImageScanning#fingerprint_data`. GitLab's
+/// service reads `kubernetes_resource.container`, which the API never passes (it takes
+/// `container_name`), so that segment is empty there; kept so UUIDs agree with GitLab's.
+fn location_fingerprint(agent_id: i64, location: &Value) -> String {
+    let resource = &location["kubernetes_resource"];
+    let field = |value: &Value| value.as_str().unwrap_or_default().to_owned();
+    let parts = [
+        agent_id.to_string(),
+        field(&resource["namespace"]),
+        field(&resource["kind"]),
+        field(&resource["name"]),
+        field(&resource["container"]),
+        field(&location["dependency"]["package"]["name"]),
+    ];
+    sha1_hex(&parts.join(":"))
+}
+
+/// The finding UUID: UUIDv5 of `<report type>-<identifier fp>-<location fp>-<project id>`.
+pub fn finding_uuid(agent_id: i64, project_id: i64, vulnerability: &Value) -> String {
+    let name = format!(
+        "{REPORT_TYPE}-{}-{}-{project_id}",
+        identifier_fingerprint(&vulnerability["identifiers"][0]),
+        location_fingerprint(agent_id, &vulnerability["location"])
+    );
+    uuid::Uuid::new_v5(&FINDING_UUID_NAMESPACE, name.as_bytes()).to_string()
+}
+
+/// Grape's validation of the declared parameters, in declaration order: every missing required
+/// member named by its bracketed path, joined with ", ".
+fn validate(params: &Params) -> Result<(Value, Value), ApiError> {
+    let mut errors = Vec::new();
+    let mut invalid_identifiers = false;
+    let body = Value::Object(params.0.clone());
+    let mut require = |value: &Value, path: &str| {
+        let present = match value {
+            Value::Null => false,
+            Value::String(s) => !s.is_empty(),
+            _ => true,
+        };
+        if !present {
+            errors.push(format!("{path} is missing"));
+        }
+        present
+    };
+    let vulnerability = &body["vulnerability"];
+    if require(vulnerability, "vulnerability") {
+        let v = "vulnerability";
+        require(&vulnerability["name"], &format!("{v}[name]"));
+        require(&vulnerability["severity"], &format!("{v}[severity]"));
+        let location = &vulnerability["location"];
+        if require(location, &format!("{v}[location]")) {
+            let l = format!("{v}[location]");
+            require(&location["image"], &format!("{l}[image]"));
+            if require(&location["dependency"], &format!("{l}[dependency]"))
+                && require(
+                    &location["dependency"]["package"],
+                    &format!("{l}[dependency][package]"),
+                )
+            {
+                require(
+                    &location["dependency"]["package"]["name"],
+                    &format!("{l}[dependency][package][name]"),
+                );
+            }
+            let resource = &location["kubernetes_resource"];
+            if require(resource, &format!("{l}[kubernetes_resource]")) {
+                for field in ["namespace", "name", "kind", "container_name", "agent_id"] {
+                    require(
+                        &resource[field],
+                        &format!("{l}[kubernetes_resource][{field}]"),
+                    );
+                }
+            }
+        }
+        let identifiers = &vulnerability["identifiers"];
+        if require(identifiers, &format!("{v}[identifiers]")) {
+            match identifiers.as_array() {
+                Some(list) if !list.is_empty() => {
+                    for (i, identifier) in list.iter().enumerate() {
+                        require(&identifier["type"], &format!("{v}[identifiers][{i}][type]"));
+                        require(&identifier["name"], &format!("{v}[identifiers][{i}][name]"));
+                    }
+                }
+                _ => invalid_identifiers = true,
+            }
+        }
+    }
+    let scanner = &body["scanner"];
+    if require(scanner, "scanner") {
+        require(&scanner["id"], "scanner[id]");
+        require(&scanner["name"], "scanner[name]");
+        if require(&scanner["vendor"], "scanner[vendor]") {
+            require(&scanner["vendor"]["name"], "scanner[vendor][name]");
+        }
+    }
+    if invalid_identifiers {
+        errors.push("vulnerability[identifiers] is invalid".to_owned());
+    }
+    if errors.is_empty() {
+        let severity = vulnerability["severity"].as_str().map(str::to_lowercase);
+        if !severity.as_deref().is_some_and(|s| SEVERITIES.contains(&s)) {
+            errors.push("vulnerability[severity] does not have a valid value".to_owned());
+        }
+        if let Some(confidence) = vulnerability.get("confidence").filter(|c| !c.is_null()) {
+            let confidence = confidence.as_str().map(str::to_lowercase);
+            if !confidence
+                .as_deref()
+                .is_some_and(|c| CONFIDENCES.contains(&c))
+            {
+                errors.push("vulnerability[confidence] does not have a valid value".to_owned());
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Custom {
+            status: StatusCode::BAD_REQUEST,
+            body: json!({"error": errors.join(", ")}),
+        });
+    }
+    Ok((vulnerability.clone(), scanner.clone()))
+}
+
+#[derive(Debug, Serialize)]
+pub struct Created {
+    uuid: String,
+}
+
+/// `PUT /internal/kubernetes/modules/starboard_vulnerability`: creates the finding, or finds
+/// it again (a resolved one is detected again, as newer GitLab reverts it). 200 either way.
+pub async fn create_vulnerability(
+    agent: AgentRequest,
+    State(state): State<AppState>,
+    params: Params,
+) -> Result<Json<Created>, ApiError> {
+    let (vulnerability, scanner) = validate(&params)?;
+    let agent = agent.agent;
+    let uuid = finding_uuid(agent.id, agent.project_id, &vulnerability);
+    let lower = |name: &str| vulnerability[name].as_str().map(str::to_lowercase);
+    let finding = json!({
+        "uuid": uuid,
+        "report_type": REPORT_TYPE,
+        "state": "detected",
+        "agent_id": agent.id,
+        "project_id": agent.project_id,
+        "name": vulnerability["name"],
+        "severity": lower("severity"),
+        "confidence": lower("confidence").unwrap_or_else(|| "unknown".to_owned()),
+        "vulnerability": vulnerability,
+        "scanner": scanner,
+        "updated_at": gl_model::gitlab_timestamp(chrono::Utc::now()),
+    });
+    state
+        .repo
+        .put_starboard_finding(agent.id, &uuid, &finding)
+        .await?;
+    Ok(Json(Created { uuid }))
+}
+
+/// `POST .../starboard_vulnerability/scan_result`: every active finding of this agent not in
+/// `uuids` is resolved. Answers 200 with the status as its body, as Grape renders `status 200`.
+pub async fn scan_result(
+    agent: AgentRequest,
+    State(state): State<AppState>,
+    params: Params,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let uuids: Vec<String> = match params.get("uuids") {
+        None => return Err(ApiError::MissingParam("uuids")),
+        Some(Value::Array(values)) => values
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<_>>()
+            .ok_or(ApiError::InvalidParam("uuids"))?,
+        Some(_) => return Err(ApiError::InvalidParam("uuids")),
+    };
+    let findings = state.repo.starboard_findings(agent.agent.id).await?;
+    let stale: Vec<String> = findings
+        .iter()
+        .filter(|f| {
+            matches!(
+                f.get("state").and_then(Value::as_str),
+                Some("detected" | "confirmed")
+            )
+        })
+        .filter_map(|f| f.get("uuid").and_then(Value::as_str))
+        .filter(|uuid| !uuids.iter().any(|kept| kept == uuid))
+        .map(str::to_owned)
+        .collect();
+    state
+        .repo
+        .set_starboard_states(agent.agent.id, &stale, "resolved")
+        .await?;
+    Ok((StatusCode::OK, Json(json!(200))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_is_stable_and_depends_on_what_identifies_the_finding() {
+        let vulnerability = json!({
+            "identifiers": [{"type": "cve", "name": "CVE-2021-44228"}],
+            "location": {"kubernetes_resource": {"namespace": "prod", "kind": "Deployment", "name": "web", "container_name": "app"},
+                         "dependency": {"package": {"name": "log4j"}}}
+        });
+        let first = finding_uuid(7, 26, &vulnerability);
+        assert_eq!(first, finding_uuid(7, 26, &vulnerability));
+        assert_eq!(uuid::Uuid::parse_str(&first).unwrap().get_version_num(), 5);
+        assert_ne!(first, finding_uuid(8, 26, &vulnerability));
+        assert_ne!(first, finding_uuid(7, 27, &vulnerability));
+        let mut other = vulnerability.clone();
+        other["identifiers"][0]["name"] = json!("CVE-2022-0001");
+        assert_ne!(first, finding_uuid(7, 26, &other));
+    }
+
+    #[test]
+    fn identifier_types_are_guessed_from_names() {
+        assert_eq!(
+            identifier_fingerprint(&json!({"name": "CVE-1"})),
+            sha1_hex("cve:CVE-1")
+        );
+        assert_eq!(
+            identifier_fingerprint(&json!({"name": "cwe-79"})),
+            sha1_hex("cwe:cwe-79")
+        );
+        assert_eq!(
+            identifier_fingerprint(&json!({"name": "GHSA-x"})),
+            sha1_hex("other:GHSA-x")
+        );
+    }
+}

@@ -1,0 +1,327 @@
+//! The kas family: KAS JWT and agent token authentication, agent and project info, usage
+//! metrics, agent events and configuration, the Starboard module and its policies.
+
+use axum::body::Body;
+use axum::http::{Method, Request};
+use base64::Engine as _;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+const AGENT_TOKEN: &str = "agent-token-plaintext";
+const INVALID_JWT: &str = r#"{"message":"KAS JWT authentication invalid"}"#;
+const UNAUTHORIZED: &str = r#"{"message":"401 Unauthorized"}"#;
+const BASE: &str = "/api/v4/internal/kubernetes";
+
+fn kas_jwt() -> String {
+    gl_auth::mint_kas_jwt(KAS_KEY, chrono::Utc::now().timestamp())
+}
+
+/// A request as KAS sends it: JWT, agent token when given, JSON body when given (no
+/// Content-Type on GET).
+fn kas_request(
+    method: Method,
+    path: &str,
+    jwt: &str,
+    agent: Option<&str>,
+    body: Option<&Value>,
+) -> Request<Body> {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("User-Agent", "gitlab-kas/v17.6.0/abc123")
+        .header("Accept", "application/json")
+        .header("Gitlab-Kas-Api-Request", jwt);
+    if let Some(token) = agent {
+        request = request.header("Authorization", format!("Bearer {token}"));
+    }
+    let body = match body {
+        Some(body) => {
+            request = request.header("Content-Type", "application/json");
+            Body::from(body.to_string())
+        }
+        None => Body::empty(),
+    };
+    request.body(body).unwrap()
+}
+
+async fn get(app: &TestApp, path: &str) -> TestResponse {
+    app.send(kas_request(
+        Method::GET,
+        &format!("{BASE}{path}"),
+        &kas_jwt(),
+        Some(AGENT_TOKEN),
+        None,
+    ))
+    .await
+}
+
+async fn send(app: &TestApp, method: Method, path: &str, body: Value) -> TestResponse {
+    app.send(kas_request(
+        method,
+        &format!("{BASE}{path}"),
+        &kas_jwt(),
+        Some(AGENT_TOKEN),
+        Some(&body),
+    ))
+    .await
+}
+
+fn signed(claims: Value, key: &[u8]) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(key),
+    )
+    .unwrap()
+}
+
+fn gitaly(project_id: i64, path: &str) -> String {
+    use sha2::Digest;
+    let hash: String = sha2::Sha256::digest(project_id.to_string())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!(
+        r#""gitaly_info":{{"address":"tcp://gitaly:8075","token":"gitaly-token","features":{{}}}},"gitaly_repository":{{"storage_name":"default","relative_path":"@hashed/{}/{}/{hash}.git","git_object_directory":"","git_alternate_object_directories":[],"gl_repository":"project-{project_id}","gl_project_path":"{path}"}}"#,
+        &hash[..2],
+        &hash[2..4]
+    )
+}
+
+fn vulnerability(cve: &str) -> Value {
+    json!({
+        "vulnerability": {
+            "name": format!("{cve} in log4j"), "severity": "High", "confidence": "Medium",
+            "location": {"image": "registry.example.com/web:1.0",
+                         "dependency": {"package": {"name": "log4j"}, "version": "2.14"},
+                         "kubernetes_resource": {"namespace": "prod", "name": "web", "kind": "Deployment", "container_name": "app", "agent_id": "7"}},
+            "identifiers": [{"type": "cve", "name": cve, "value": cve, "url": "https://cve.example/x"}],
+            "description": "bad"
+        },
+        "scanner": {"id": "starboard_trivy", "name": "Trivy (via Starboard Operator)", "vendor": {"name": "GitLab"}}
+    })
+}
+
+on_both_backends! {
+    async fn kas_jwt_rejections(app: TestApp) {
+        let now = chrono::Utc::now().timestamp();
+        let base64_text = base64::engine::general_purpose::STANDARD.encode(KAS_KEY);
+        let rejected = [
+            ("missing", String::new()),
+            ("wrong issuer", signed(json!({"iss": "gitlab-shell", "aud": ["gitlab"], "exp": now + 30}), KAS_KEY)),
+            ("wrong audience", signed(json!({"iss": "gitlab-kas", "aud": ["gitlab-pages"], "exp": now + 30}), KAS_KEY)),
+            ("no audience", signed(json!({"iss": "gitlab-kas", "exp": now + 30}), KAS_KEY)),
+            ("raw base64 text as key", signed(json!({"iss": "gitlab-kas", "aud": ["gitlab"], "exp": now + 30}), base64_text.as_bytes())),
+            ("expired, no leeway", signed(json!({"iss": "gitlab-kas", "aud": ["gitlab"], "exp": now - 2}), KAS_KEY)),
+            ("shell JWT", jwt_now()),
+        ];
+        for (case, jwt) in rejected {
+            for (method, path, body) in [
+                (Method::GET, "/agent_info", None),
+                (Method::POST, "/usage_metrics", Some(json!({}))),
+                (Method::GET, "/project_info", None),
+            ] {
+                let response = app.send(kas_request(method, &format!("{BASE}{path}"), &jwt, Some(AGENT_TOKEN), body.as_ref())).await;
+                assert_eq!(response.text, INVALID_JWT, "{case} on {path}");
+                response.assert(401, INVALID_JWT);
+            }
+        }
+        let string_audience = signed(json!({"iss": "gitlab-kas", "aud": "gitlab"}), KAS_KEY);
+        let response = app.send(kas_request(Method::GET, &format!("{BASE}/agent_info"), &string_audience, Some(AGENT_TOKEN), None)).await;
+        assert_eq!(response.status.as_u16(), 200, "{}", response.text);
+    }
+
+    async fn agent_token_rules(app: TestApp) {
+        for token in [None, Some("unknown"), Some("revoked-agent-token"), Some("")] {
+            app.send(kas_request(Method::GET, &format!("{BASE}/agent_info"), &kas_jwt(), token, None)).await.assert(401, UNAUTHORIZED);
+        }
+        let basic = Request::get(format!("{BASE}/agent_info"))
+            .header("Gitlab-Kas-Api-Request", kas_jwt())
+            .header("Authorization", format!("Basic {AGENT_TOKEN}"))
+            .body(Body::empty())
+            .unwrap();
+        app.send(basic).await.assert(401, UNAUTHORIZED);
+        // The newer agentk header stands in when there is no Authorization header.
+        let agentk = Request::get(format!("{BASE}/agent_info"))
+            .header("Gitlab-Kas-Api-Request", kas_jwt())
+            .header("Gitlab-Agentk-Api-Request", AGENT_TOKEN)
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(app.send(agentk).await.status.as_u16(), 200);
+        // Endpoints without an agent do not demand a token.
+        let metrics = app.send(kas_request(Method::POST, &format!("{BASE}/usage_metrics"), &kas_jwt(), None, Some(&json!({})))).await;
+        assert_eq!(metrics.status.as_u16(), 204, "{}", metrics.text);
+    }
+
+    async fn agent_info_on_both_paths(app: TestApp) {
+        let expected = format!(r#"{{"project_id":26,"agent_id":7,"agent_name":"agent1",{},"default_branch":"main"}}"#, gitaly(26, "group/private"));
+        get(&app, "/agent_info").await.assert(200, &expected);
+        let alias = app.send(kas_request(Method::GET, "/api/v4/internal/agents/agentk/agent_info", &kas_jwt(), Some(AGENT_TOKEN), None)).await;
+        alias.assert(200, &expected);
+        app.take_round_trips();
+        get(&app, "/agent_info").await;
+        assert_eq!(app.take_round_trips(), 2);
+    }
+
+    async fn project_info_and_access(app: TestApp) {
+        get(&app, "/project_info?id=26").await
+            .assert(200, &format!(r#"{{"project_id":26,{},"default_branch":"main"}}"#, gitaly(26, "group/private")));
+        let public = get(&app, "/project_info?id=group%2Fsubgroup%2Fpublic-proj").await;
+        assert_eq!(public.json()["project_id"], 28, "{}", public.text);
+        for id in ["27", "group%2Finternal-proj", "999", "group%2Fnope", "group"] {
+            get(&app, &format!("/project_info?id={id}")).await.assert(404, r#"{"message":"404 Not Found"}"#);
+            let denied = get(&app, &format!("/verify_project_access?id={id}")).await;
+            assert_eq!((denied.status.as_u16(), denied.text.as_str()), (404, r#"{"message":"404 Not Found"}"#), "{id}");
+        }
+        get(&app, "/project_info").await.assert(400, r#"{"error":"id is missing"}"#);
+        let allowed = get(&app, "/verify_project_access?id=26").await;
+        assert_eq!((allowed.status.as_u16(), allowed.text.as_str()), (204, ""));
+
+        // The agent's configuration grants more projects, directly or through groups.
+        let config = json!({"agent_id": 7, "agent_config": {"ci_access": {"projects": [{"id": "group/internal-proj"}], "groups": [{"id": "alice"}]}}});
+        let response = app.send(kas_request(Method::POST, &format!("{BASE}/agent_configuration"), &kas_jwt(), None, Some(&config))).await;
+        assert_eq!((response.status.as_u16(), response.text.as_str()), (204, ""));
+        assert_eq!(get(&app, "/project_info?id=27").await.status.as_u16(), 200);
+        assert_eq!(get(&app, "/verify_project_access?id=alice%2Fdotfiles").await.status.as_u16(), 204);
+        get(&app, "/project_info?id=group%2Fsubgroup%2Farchived").await.assert(404, r#"{"message":"404 Not Found"}"#);
+
+        app.take_round_trips();
+        get(&app, "/project_info?id=group%2Finternal-proj").await;
+        assert_eq!(app.take_round_trips(), 2);
+    }
+
+    async fn usage_metrics_sum_exactly(app: TestApp) {
+        let app = std::sync::Arc::new(app);
+        let body = json!({"counters": {"k8s_api_proxy_request": 3, "flux_git_push_notifications_total": 0, "future_counter": 99},
+                          "unique_counters": {"k8s_api_proxy_requests_unique_users_via_ci_access": [1, 2], "future_unique": [5]}});
+        let posts: Vec<_> = (0..20).map(|i| {
+            let (app, mut body) = (app.clone(), body.clone());
+            body["unique_counters"]["k8s_api_proxy_requests_unique_users_via_ci_access"] = json!([1, 2, 100 + i]);
+            tokio::spawn(async move {
+                let response = app.send(kas_request(Method::POST, &format!("{BASE}/usage_metrics"), &kas_jwt(), None, Some(&body))).await;
+                (response.status.as_u16(), response.text)
+            })
+        }).collect();
+        for post in posts {
+            assert_eq!(post.await.unwrap(), (204, String::new()));
+        }
+        let metrics = app.repo.kas_metrics(gl_store::keys::kas_usage_metrics()).await.unwrap();
+        assert_eq!(metrics["k8s_api_proxy_request"], 60);
+        assert!(!metrics.contains_key("flux_git_push_notifications_total") && !metrics.contains_key("future_counter"));
+        assert_eq!(metrics["k8s_api_proxy_requests_unique_users_via_ci_access"].as_array().unwrap().len(), 22);
+        app.take_round_trips();
+        app.send(kas_request(Method::POST, &format!("{BASE}/usage_metrics"), &kas_jwt(), None, Some(&body))).await;
+        assert_eq!(app.take_round_trips(), 1);
+    }
+
+    async fn usage_metrics_bad_input(app: TestApp) {
+        let cases = [
+            (json!({"counters": {"k8s_api_proxy_request": "many"}}), 400, r#"{"error":"counters[k8s_api_proxy_request] is invalid"}"#),
+            (json!({"counters": {"k8s_api_proxy_request": 1.5}}), 400, r#"{"error":"counters[k8s_api_proxy_request] is invalid"}"#),
+            (json!({"counters": [1]}), 400, r#"{"error":"counters is invalid"}"#),
+            (json!({"unique_counters": {"flux_git_push_notified_unique_projects": 5}}), 400, r#"{"error":"unique_counters[flux_git_push_notified_unique_projects] is invalid"}"#),
+            (json!({"unique_counters": {"flux_git_push_notified_unique_projects": ["a"]}}), 400, r#"{"error":"unique_counters[flux_git_push_notified_unique_projects] is invalid"}"#),
+            (json!({"counters": {"k8s_api_proxy_request": -1}}), 400, r#"{"message":"400 Bad request - k8s_api_proxy_request count must be greater than or equal to zero"}"#),
+        ];
+        for (body, status, expected) in cases {
+            let response = app.send(kas_request(Method::POST, &format!("{BASE}/usage_metrics"), &kas_jwt(), None, Some(&body))).await;
+            response.assert(status, expected);
+        }
+        let metrics = app.repo.kas_metrics(gl_store::keys::kas_usage_metrics()).await.unwrap();
+        assert!(metrics.is_empty(), "rejected reports record nothing: {metrics:?}");
+    }
+
+    async fn agent_events_and_configuration(app: TestApp) {
+        let events = json!({"events": {"k8s_api_proxy_requests_unique_users_via_ci_access": [{"user_id": 2, "project_id": 26}, {"user_id": 2, "project_id": 27}],
+                                       "register_agent_at_kas": [{"project_id": 26, "agent_version": "v17.6.0", "architecture": "arm64", "agent_id": 7}]}});
+        let response = app.send(kas_request(Method::POST, &format!("{BASE}/agent_events"), &kas_jwt(), None, Some(&events))).await;
+        assert_eq!((response.status.as_u16(), response.text.as_str()), (204, ""));
+        let recorded = app.repo.kas_metrics(gl_store::keys::kas_agent_events()).await.unwrap();
+        assert_eq!(recorded["k8s_api_proxy_requests_unique_users_via_ci_access"], 2);
+        assert_eq!(recorded["k8s_api_proxy_requests_unique_users_via_ci_access_users"], json!([2]));
+        assert_eq!(recorded["register_agent_at_kas"], 1);
+        let bad = json!({"events": {"register_agent_at_kas": [{"project_id": "x"}]}});
+        app.send(kas_request(Method::POST, &format!("{BASE}/agent_events"), &kas_jwt(), None, Some(&bad))).await
+            .assert(400, r#"{"error":"events[register_agent_at_kas][0][project_id] is invalid"}"#);
+
+        let post = |body: Value| kas_request(Method::POST, &format!("{BASE}/agent_configuration"), &kas_jwt(), None, Some(&body));
+        app.send(post(json!({}))).await.assert(400, r#"{"error":"agent_id is missing, agent_config is missing"}"#);
+        app.send(post(json!({"agent_id": "x", "agent_config": {}}))).await.assert(400, r#"{"error":"agent_id is invalid"}"#);
+        app.send(post(json!({"agent_id": 999, "agent_config": {}}))).await.assert(404, r#"{"message":"404 Not found"}"#);
+        let stored = json!({"gitops": {"manifest_projects": [{"id": "group/private"}]}});
+        let response = app.send(post(json!({"agent_id": 7, "agent_config": stored}))).await;
+        assert_eq!(response.status.as_u16(), 204);
+        assert_eq!(app.repo.agent_configuration(7).await.unwrap(), Some(stored));
+    }
+
+    async fn starboard_reports_are_idempotent(app: TestApp) {
+        let first = send(&app, Method::PUT, "/modules/starboard_vulnerability", vulnerability("CVE-2021-44228")).await;
+        assert_eq!(first.status.as_u16(), 200, "{}", first.text);
+        let uuid = first.json()["uuid"].as_str().unwrap().to_owned();
+        first.assert(200, &format!(r#"{{"uuid":"{uuid}"}}"#));
+        // agentk's module path has a trailing slash.
+        let again = send(&app, Method::PUT, "/modules/starboard_vulnerability/", vulnerability("CVE-2021-44228")).await;
+        again.assert(200, &format!(r#"{{"uuid":"{uuid}"}}"#));
+        assert_eq!(app.repo.starboard_findings(7).await.unwrap().len(), 1);
+        let other = send(&app, Method::PUT, "/modules/starboard_vulnerability", vulnerability("CVE-2022-0001")).await.json();
+        assert_ne!(other["uuid"], json!(uuid));
+
+        // scan_result resolves every finding not in the list.
+        let kept = json!({"uuids": [uuid]});
+        let response = send(&app, Method::POST, "/modules/starboard_vulnerability/scan_result", kept).await;
+        response.assert(200, "200");
+        let findings = app.repo.starboard_findings(7).await.unwrap();
+        let state_of = |id: &Value| findings.iter().find(|f| f["uuid"] == *id).unwrap()["state"].clone();
+        assert_eq!(state_of(&json!(uuid)), "detected");
+        assert_eq!(state_of(&other["uuid"]), "resolved");
+        // Reported again, a resolved finding is detected again.
+        send(&app, Method::PUT, "/modules/starboard_vulnerability", vulnerability("CVE-2022-0001")).await;
+        let findings = app.repo.starboard_findings(7).await.unwrap();
+        assert!(findings.iter().all(|f| f["state"] == "detected"));
+
+        app.take_round_trips();
+        send(&app, Method::PUT, "/modules/starboard_vulnerability", vulnerability("CVE-2021-44228")).await;
+        assert_eq!(app.take_round_trips(), 2);
+    }
+
+    async fn starboard_bad_input(app: TestApp) {
+        let mut bad_severity = vulnerability("CVE-1");
+        bad_severity["vulnerability"]["severity"] = json!("catastrophic");
+        send(&app, Method::PUT, "/modules/starboard_vulnerability", bad_severity).await
+            .assert(400, r#"{"error":"vulnerability[severity] does not have a valid value"}"#);
+        let mut bad_confidence = vulnerability("CVE-1");
+        bad_confidence["vulnerability"]["confidence"] = json!("sure");
+        send(&app, Method::PUT, "/modules/starboard_vulnerability", bad_confidence).await
+            .assert(400, r#"{"error":"vulnerability[confidence] does not have a valid value"}"#);
+        let mut no_location = vulnerability("CVE-1");
+        no_location["vulnerability"].as_object_mut().unwrap().remove("location");
+        send(&app, Method::PUT, "/modules/starboard_vulnerability", no_location).await
+            .assert(400, r#"{"error":"vulnerability[location] is missing"}"#);
+        send(&app, Method::PUT, "/modules/starboard_vulnerability", json!({})).await
+            .assert(400, r#"{"error":"vulnerability is missing, scanner is missing"}"#);
+        send(&app, Method::POST, "/modules/starboard_vulnerability/scan_result", json!({"uuids": "x"})).await
+            .assert(400, r#"{"error":"uuids is invalid"}"#);
+        send(&app, Method::POST, "/modules/starboard_vulnerability/scan_result", json!({})).await
+            .assert(400, r#"{"error":"uuids is missing"}"#);
+        assert!(app.repo.starboard_findings(7).await.unwrap().is_empty());
+    }
+
+    async fn policies(app: TestApp) {
+        get(&app, "/modules/starboard_vulnerability/policies_configuration").await.assert(
+            200,
+            r#"{"configurations":[{"cadence":"30 2 * * *","namespaces":["ns-a","ns-b"],"updated_at":"2024-05-06T07:08:09.123Z"}]}"#,
+        );
+        let policies = get(&app, "/modules/starboard_vulnerability/scan_execution_policies").await.json();
+        let names: Vec<&str> = policies["policies"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["nightly", "paused"]);
+        let nightly = &policies["policies"][0];
+        assert_eq!(nightly["enabled"], true);
+        assert_eq!(nightly["updated_at"], "2024-05-06T07:08:09.123Z");
+        assert!(nightly["yaml"].as_str().unwrap().contains("cadence: \"30 2 * * *\""));
+        app.take_round_trips();
+        get(&app, "/modules/starboard_vulnerability/policies_configuration").await;
+        assert_eq!(app.take_round_trips(), 2);
+    }
+}
