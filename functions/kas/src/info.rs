@@ -8,7 +8,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::Value;
 
 use gl_http::{AgentToken, ApiError, AppState, Params};
 use gl_model::{Project, Settings, Visibility};
@@ -109,33 +108,11 @@ fn project_query(params: &Params) -> Result<ProjectQuery, ApiError> {
     })
 }
 
-/// Paths an agent configuration grants (`ci_access` / `user_access`, `projects` and `groups`).
-fn granted_paths(config: Option<&Value>, kind: &str) -> Vec<String> {
-    let Some(config) = config else {
-        return Vec::new();
-    };
-    ["ci_access", "user_access"]
-        .iter()
-        .flat_map(|access| config[access][kind].as_array().cloned().unwrap_or_default())
-        .filter_map(|entry| {
-            entry["id"]
-                .as_str()
-                .map(|id| id.trim_matches('/').to_lowercase())
-        })
-        .collect()
-}
-
-/// GitLab's rule: the project's repository is public, or the agent is authorized for it (its
-/// own project, or one its configuration grants, directly or through a group).
-fn agent_may_access(agent_project_id: i64, project: &Project, config: Option<&Value>) -> bool {
-    if project.visibility == Visibility::Public || project.id == agent_project_id {
-        return true;
-    }
-    let path = project.full_path.to_lowercase();
-    granted_paths(config, "projects").contains(&path)
-        || granted_paths(config, "groups")
-            .iter()
-            .any(|group| path.starts_with(&format!("{group}/")))
+/// GitLab's rule (`Users::Anonymous.can?(:download_code)` or `Clusters::Agent#has_access_to?`):
+/// the project's repository is public, or it is the agent's own project. Grants in the agent's
+/// configuration do not widen it.
+fn agent_may_access(agent_project_id: i64, project: &Project) -> bool {
+    project.visibility == Visibility::Public || project.id == agent_project_id
 }
 
 async fn accessible_project(
@@ -144,15 +121,13 @@ async fn accessible_project(
     params: &Params,
 ) -> Result<(Project, Settings), ApiError> {
     let query = project_query(params)?;
-    let (agent, project, settings, config) = state
+    let (agent, project, settings) = state
         .repo
-        .agent_project_access(&token.digest, &query)
+        .agent_with_project(&token.digest, Some(&query))
         .await?;
     let agent = agent.ok_or(ApiError::Unauthorized)?;
     match project {
-        Some(project) if agent_may_access(agent.project_id, &project, config.as_ref()) => {
-            Ok((project, settings))
-        }
+        Some(project) if agent_may_access(agent.project_id, &project) => Ok((project, settings)),
         _ => Err(ApiError::NotFound(None)),
     }
 }

@@ -35,6 +35,10 @@ pub const EVENTS: [&str; 4] = [
     "register_agent_at_kas",
 ];
 
+fn today() -> String {
+    chrono::Utc::now().date_naive().to_string()
+}
+
 fn invalid(path: String) -> ApiError {
     ApiError::Custom {
         status: StatusCode::BAD_REQUEST,
@@ -99,7 +103,7 @@ pub async fn usage_metrics(
     }
     state
         .repo
-        .record_kas_metrics(keys::kas_usage_metrics(), counters, uniques)
+        .record_kas_metrics(keys::kas_usage_metrics(&today()), counters, uniques)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -148,7 +152,7 @@ pub async fn agent_events(
     }
     state
         .repo
-        .record_kas_metrics(keys::kas_agent_events(), counters, uniques)
+        .record_kas_metrics(keys::kas_agent_events(&today()), counters, uniques)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

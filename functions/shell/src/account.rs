@@ -171,6 +171,9 @@ pub async fn personal_access_token(
     }
     let user = actor.user.expect("actor_error ensures a user");
     let name = params.text("name").unwrap_or_default();
+    // `PersonalAccessTokens::CreateService` refuses users who may not create tokens (blocked,
+    // deactivated, pending approval); it answers only after the name and scope checks.
+    let may_create = user.state == gl_model::UserState::Active;
     if name.trim().is_empty() {
         return Ok(failure("No token name specified"));
     }
@@ -208,6 +211,9 @@ pub async fn personal_access_token(
         return Ok(failure(
             "Failed to create token: Expires at cannot be in the past",
         ));
+    }
+    if !may_create {
+        return Ok(failure("Failed to create token: Not permitted to create"));
     }
     let plaintext = format!("glpat-{}", hex(&gl_auth::random_bytes::<20>()));
     let token = PersonalAccessToken {

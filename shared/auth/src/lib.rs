@@ -38,6 +38,15 @@ pub fn shell_secret_from_file(contents: &[u8]) -> Vec<u8> {
     trimmed.to_vec()
 }
 
+/// The JWT a header carries: present, UTF-8 and not blank, or `MissingHeader`.
+fn header_token<'a>(header: Option<&'a [u8]>, name: &'static str) -> Result<&'a str, AuthError> {
+    header
+        .and_then(|value| std::str::from_utf8(value).ok())
+        .map(str::trim)
+        .filter(|value| !value.is_empty())
+        .ok_or(AuthError::MissingHeader(name))
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct ShellClaims {
     iss: Option<String>,
@@ -77,11 +86,7 @@ impl ShellJwtVerifier {
     }
 
     pub fn verify(&self, header: Option<&[u8]>) -> Result<(), AuthError> {
-        let token = header
-            .and_then(|value| std::str::from_utf8(value).ok())
-            .map(str::trim)
-            .filter(|value| !value.is_empty())
-            .ok_or(AuthError::MissingHeader(SHELL_API_HEADER))?;
+        let token = header_token(header, SHELL_API_HEADER)?;
         let data = jsonwebtoken::decode::<ShellClaims>(token, &self.key, &self.validation)
             .map_err(|err| AuthError::InvalidToken(err.to_string()))?;
         match data.claims.iss.as_deref() {
@@ -151,11 +156,7 @@ impl KasJwtVerifier {
     }
 
     pub fn verify(&self, header: Option<&[u8]>) -> Result<(), AuthError> {
-        let token = header
-            .and_then(|value| std::str::from_utf8(value).ok())
-            .map(str::trim)
-            .filter(|value| !value.is_empty())
-            .ok_or(AuthError::MissingHeader(KAS_API_HEADER))?;
+        let token = header_token(header, KAS_API_HEADER)?;
         jsonwebtoken::decode::<serde_json::Value>(token, &self.key, &self.validation)
             .map(|_| ())
             .map_err(|err| AuthError::InvalidToken(err.to_string()))

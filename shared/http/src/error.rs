@@ -56,6 +56,10 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Unavailable(cause) => Self::Unavailable(cause),
+            StoreError::Rejected(cause) => {
+                tracing::warn!(%cause, "store rejected the request's data");
+                Self::BadRequest(None)
+            }
             other => Self::Internal(other.to_string()),
         }
     }

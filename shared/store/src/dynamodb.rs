@@ -195,7 +195,7 @@ where
                 // The message lists one reason per item ("[ConditionalCheckFailed, None]").
                 "TransactionCanceledException" => {
                     if message.contains("ValidationError") {
-                        StoreError::Other(format!("{code}: {message}"))
+                        StoreError::Rejected(format!("{code}: {message}"))
                     } else if message.contains("ConditionalCheckFailed") {
                         StoreError::ConditionFailed
                     } else {
@@ -211,6 +211,7 @@ where
                 | "TransactionInProgressException" => {
                     StoreError::Unavailable(format!("{code}: {message}"))
                 }
+                "ValidationException" => StoreError::Rejected(format!("{code}: {message}")),
                 _ => StoreError::Other(format!("{code}: {message}")),
             }
         }
@@ -432,20 +433,7 @@ impl DynamoStore {
                 add,
                 set,
                 condition,
-            } => {
-                let (update, condition, names, values) = update_expression(&add, &set, condition);
-                self.client
-                    .update_item()
-                    .table_name(&self.table)
-                    .set_key(Some(key_attributes(&key)))
-                    .update_expression(update)
-                    .set_condition_expression(condition)
-                    .set_expression_attribute_names(non_empty(names))
-                    .set_expression_attribute_values(non_empty(values))
-                    .send()
-                    .await
-                    .map_err(classify)?;
-            }
+            } => self.update_unexpired(&key, &add, &set, condition).await?,
             WriteOp::Check { key, condition } => {
                 // A lone condition check: read consistently and evaluate it here.
                 let found = self
@@ -459,6 +447,89 @@ impl DynamoStore {
             }
         }
         Ok(())
+    }
+
+    /// An update that treats an expired item as absent, as reads do: DynamoDB keeps expired
+    /// items until its TTL sweep, and an `ADD` would otherwise revive an old count. The update
+    /// is guarded by "not expired"; when only that guard failed, the item is replaced by a
+    /// fresh one, conditioned on still being expired (a concurrent refresh wins and we retry).
+    async fn update_unexpired(
+        &self,
+        key: &Key,
+        add: &[(String, Addend)],
+        set: &[(String, Value)],
+        condition: Condition,
+    ) -> Result<(), StoreError> {
+        for _ in 0..5 {
+            let now = now_epoch();
+            let (update, user_condition, mut names, mut values) =
+                update_expression(add, set, condition);
+            names.insert("#ttlx".to_owned(), TTL_ATTRIBUTE.to_owned());
+            values.insert(":nowx".to_owned(), AttributeValue::N(now.to_string()));
+            let guard = "(attribute_not_exists(#ttlx) OR #ttlx > :nowx)";
+            let full = match user_condition {
+                Some(user) => format!("({user}) AND {guard}"),
+                None => guard.to_owned(),
+            };
+            let updated = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key_attributes(key)))
+                .update_expression(update)
+                .condition_expression(full)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values))
+                .send()
+                .await
+                .map_err(classify);
+            match updated {
+                Err(StoreError::ConditionFailed) => {}
+                other => return other.map(|_| ()),
+            }
+            // Live items failed the caller's condition; absent or expired ones are empty.
+            if self
+                .get_many(std::slice::from_ref(key))
+                .await?
+                .pop()
+                .flatten()
+                .is_some()
+                || !condition.holds(None)
+            {
+                return Err(StoreError::ConditionFailed);
+            }
+            let mut fresh = key_attributes(key);
+            for (name, addend) in add {
+                let value = match addend {
+                    Addend::Number(delta) => AttributeValue::N(delta.to_string()),
+                    Addend::NumberSet(members) => {
+                        AttributeValue::Ns(members.iter().map(i64::to_string).collect())
+                    }
+                };
+                fresh.insert(name.clone(), value);
+            }
+            for (name, value) in set {
+                fresh.insert(name.clone(), to_attribute(value));
+            }
+            let replaced = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(fresh))
+                .condition_expression("attribute_exists(pk) AND #ttlx <= :nowx")
+                .expression_attribute_names("#ttlx", TTL_ATTRIBUTE)
+                .expression_attribute_values(":nowx", AttributeValue::N(now.to_string()))
+                .send()
+                .await
+                .map_err(classify);
+            match replaced {
+                Err(StoreError::ConditionFailed) => continue,
+                other => return other.map(|_| ()),
+            }
+        }
+        Err(StoreError::Unavailable(
+            "an expiring item kept changing under an update".to_owned(),
+        ))
     }
 
     fn transact_item(&self, op: WriteOp) -> TransactWriteItem {

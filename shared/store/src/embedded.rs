@@ -156,15 +156,18 @@ impl Store for EmbeddedStore {
             {
                 let mut table = txn.open_table(ITEMS).map_err(other)?;
                 // Every condition is checked before anything is written: all or nothing.
+                let now = now_epoch();
                 let mut current = Vec::with_capacity(ops.len());
                 for op in &ops {
                     let key = op.key();
                     let found = table
                         .get((key.pk.as_str(), key.sk.as_str()))
                         .map_err(other)?;
+                    // An expired item is gone for every purpose, as reads already treat it.
                     let item = found
                         .map(|bytes| decode(key.clone(), bytes.value()))
-                        .transpose()?;
+                        .transpose()?
+                        .filter(|item| !item.expired(now));
                     let condition = match op {
                         WriteOp::Put { condition, .. }
                         | WriteOp::Delete { condition, .. }

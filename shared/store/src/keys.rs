@@ -27,7 +27,7 @@
 //! | scan execution policies       | `PROJECT#<id>`             | `POLICIES`        |
 //! | agent configuration           | `AGENT#<id>`               | `CONFIG`          |
 //! | Starboard finding             | `AGENT#<id>`               | `FINDING#<uuid>`  |
-//! | KAS usage metrics / events    | `KAS#METRICS`              | `USAGE` / `EVENTS`|
+//! | KAS usage metrics / events    | `KAS#METRICS`              | `USAGE#<day>` / `EVENTS#<day>` |
 //!
 //! Lookup items (username, fingerprint, route, token digests) are written in the same
 //! transaction as the record they point to and read with consistent reads: no GSI sits on an
@@ -171,12 +171,14 @@ pub fn starboard_finding(agent_id: AgentId, uuid: &str) -> Key {
     )
 }
 
-pub fn kas_usage_metrics() -> Key {
-    Key::new("KAS#METRICS".to_owned(), "USAGE")
+/// One item per UTC day (`YYYY-MM-DD`), so unique sets stay far below DynamoDB's item size,
+/// as GitLab's own counters are per day and week.
+pub fn kas_usage_metrics(day: &str) -> Key {
+    Key::new("KAS#METRICS".to_owned(), &format!("USAGE#{day}"))
 }
 
-pub fn kas_agent_events() -> Key {
-    Key::new("KAS#METRICS".to_owned(), "EVENTS")
+pub fn kas_agent_events(day: &str) -> Key {
+    Key::new("KAS#METRICS".to_owned(), &format!("EVENTS#{day}"))
 }
 
 pub fn seed_marker() -> Key {

@@ -31,6 +31,10 @@ pub enum StoreError {
     /// The store could not be reached or is throttling; the client may retry.
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
+    /// The store refused the request as invalid (an item or key over DynamoDB's size limits):
+    /// the client's input was too big, not a fault of the service.
+    #[error("the store rejected the request: {0}")]
+    Rejected(String),
     /// A stored item could not be decoded into its record.
     #[error("a stored item is not what its key says: {0}")]
     Corrupt(String),

@@ -485,62 +485,6 @@ impl Repository {
         Ok((Some(agent), project, settings))
     }
 
-    /// For `project_info`: the agent, the project, the settings, and the agent's configuration
-    /// (its `ci_access`/`user_access` grants), in two round trips.
-    pub async fn agent_project_access(
-        &self,
-        token_digest: &str,
-        project: &ProjectQuery,
-    ) -> Result<
-        (
-            Option<gl_model::Agent>,
-            Option<Project>,
-            Settings,
-            Option<serde_json::Value>,
-        ),
-        StoreError,
-    > {
-        let mut first = vec![keys::agent_token(token_digest), keys::settings()];
-        match project {
-            ProjectQuery::Id(id) => first.push(keys::project(*id)),
-            ProjectQuery::FullPath(path) => first.push(keys::route(path)),
-            ProjectQuery::Nothing => {}
-        }
-        let found = self.store.get_many(&first).await?;
-        let agent: Option<gl_model::Agent> = found[0].as_ref().map(Item::decode).transpose()?;
-        let settings = Self::settings_from(found[1].as_ref())?;
-        let Some(agent) = agent.filter(|agent| !agent.revoked) else {
-            return Ok((None, None, settings, None));
-        };
-        let mut project_record: Option<Project> = None;
-        let mut project_id = None;
-        match project {
-            ProjectQuery::Id(_) => {
-                project_record = found[2].as_ref().map(Item::decode).transpose()?
-            }
-            ProjectQuery::FullPath(_) => {
-                if let Some(route) = found[2].as_ref().map(Item::decode::<Route>).transpose()?
-                    && route.source_type == RouteSource::Project
-                {
-                    project_id = Some(route.source_id);
-                }
-            }
-            ProjectQuery::Nothing => {}
-        }
-        let mut second = vec![keys::agent_configuration(agent.id)];
-        if let Some(id) = project_id {
-            second.push(keys::project(id));
-        }
-        let found = self.store.get_many(&second).await?;
-        let config = found[0]
-            .as_ref()
-            .and_then(|item| item.attrs.get("agent_config").cloned());
-        if project_id.is_some() {
-            project_record = found[1].as_ref().map(Item::decode).transpose()?;
-        }
-        Ok((Some(agent), project_record, settings, config))
-    }
-
     pub async fn agent_by_id(&self, id: i64) -> Result<Option<gl_model::Agent>, StoreError> {
         self.get_one(keys::agent(id)).await
     }

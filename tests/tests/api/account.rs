@@ -94,6 +94,7 @@ on_both_backends! {
                 format!("Failed to create token: Expires at must be before {max}"),
             ),
             (json!({"key_id": "1", "name": "x", "scopes": ["api"], "expires_at": "2020-01-01"}), "Failed to create token: Expires at cannot be in the past".to_owned()),
+            (json!({"key_id": "5", "name": "x", "scopes": ["api"]}), "Failed to create token: Not permitted to create".to_owned()),
         ];
         for (body, message) in cases {
             assert_eq!(post(&app, PAT, body.clone()).await, failure(&message), "{body}");

@@ -160,11 +160,16 @@ on_both_backends! {
             ("protected tag update", Who::User(6), change(OLD, NEW, "refs/tags/v1.0"), deny("Protected tags cannot be updated.")),
             ("protected tag delete", Who::User(6), change(OLD, ZERO, "refs/tags/v1.0"), deny("You can only delete protected tags using the web interface.")),
             ("unprotected tag", Who::User(2), change(ZERO, NEW, "refs/tags/build-1"), Ok(())),
-            ("existing tag, developer", Who::User(2), change(OLD, NEW, "refs/tags/build-1"), deny("You are not allowed to change existing tags on this project.")),
+            ("existing tag, developer (admin_tag comes with push_code)", Who::User(2), change(OLD, NEW, "refs/tags/build-1"), Ok(())),
             ("tag named like the default branch", Who::User(6), change(ZERO, NEW, "refs/tags/main"), deny("You cannot use default branch name to create a tag")),
             ("SHA-like tag", Who::User(6), change(ZERO, NEW, &format!("refs/tags/{hex_name}")), deny("You cannot create a tag with a SHA-1 or SHA-256 tag name.")),
             ("deploy key to protected main", Who::Key(7), change(OLD, NEW, "refs/heads/main"), deny("You are not allowed to push code to protected branches on this project.")),
             ("deploy key to a branch", Who::Key(7), change(OLD, NEW, "refs/heads/feature"), Ok(())),
+            ("developer creates protected main", Who::User(2), change(ZERO, NEW, "refs/heads/main"), deny("You are not allowed to create protected branches on this project.")),
+            ("merge right only creates stable", Who::User(2), change(ZERO, NEW, "refs/heads/stable"), deny("You can only use an existing protected branch ref as the basis of a new protected branch.")),
+            ("protected tag delete, developer", Who::User(2), change(OLD, ZERO, "refs/tags/v1.0"), deny("You are not allowed to delete protected tags from this project. Only a project maintainer or owner can delete a protected tag.")),
+            ("fully-qualified tag name", Who::User(2), change(ZERO, NEW, "refs/tags/refs/heads/x"), deny("You cannot create a tag with a prohibited pattern.")),
+            ("write deploy key moves a tag", Who::Key(7), change(OLD, NEW, "refs/tags/build-1"), Ok(())),
             ("other refs", Who::User(2), change(OLD, NEW, "refs/merge-requests/1/head"), Ok(())),
             ("SHA-256 ids", Who::User(2), format!("{} {} refs/heads/feature\n", "1".repeat(64), "2".repeat(64)), Ok(())),
             (
@@ -286,6 +291,42 @@ on_both_backends! {
         assert_eq!(outcome(&allowed), Ok(()));
         let unprotected = ask(&app, Who::User(2), "group/private", PUSH, &update("feature")).await;
         assert_eq!(outcome(&unprotected), Ok(()));
+    }
+}
+
+#[tokio::test]
+async fn keys_expiring_within_a_week_get_a_console_message() {
+    for backend in [Backend::Embedded, Backend::Dynamo] {
+        let Some(app) = TestApp::seeded(backend).await else {
+            continue;
+        };
+        let soon = (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339();
+        let seed = json!({"users": [{"id": 60, "username": "soon", "name": "Soon", "email": "soon@example.com"}],
+                          "keys": [{"id": 60, "user_id": 60, "title": "soon", "key": "KEY", "expires_at": soon}]})
+            .to_string()
+            .replace("KEY", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA3/5pHj4Dszjnv4yrkZWUn+19k/sIl/mIKi8qYiTjw9 soon");
+        local_api::import_seed_bytes(
+            &app.repo,
+            seed.as_bytes(),
+            std::path::Path::new("soon.json"),
+        )
+        .await
+        .unwrap();
+        let json = outcome_json(
+            &ask(
+                &app,
+                Who::Key(60),
+                "group/subgroup/public-proj",
+                PULL,
+                "_any",
+            )
+            .await,
+        );
+        assert_eq!(
+            json["gl_console_messages"],
+            json!(["INFO: Your SSH key is expiring soon. Please generate a new key."]),
+            "{backend:?}"
+        );
     }
 }
 

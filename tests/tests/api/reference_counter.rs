@@ -23,6 +23,20 @@ on_both_backends! {
         assert_eq!(app.repo.reference_counter("project-26").await.unwrap(), 0);
     }
 
+    async fn an_expired_counter_starts_again(app: TestApp) {
+        use gl_store::{Condition, Item, WriteOp, keys};
+        // A push that never reported back, 600 s ago: DynamoDB may still hold the item.
+        let stale = Item::new(keys::reference_counter("project-28"), &json!({"count": 5}))
+            .with("ttl", chrono::Utc::now().timestamp() - 10);
+        app.repo.store().write(vec![WriteOp::Put { item: stale, condition: Condition::None }]).await.unwrap();
+        assert_eq!(app.repo.reference_counter("project-28").await.unwrap(), 0);
+        app.shell_post("/api/v4/internal/pre_receive", &json!({"gl_repository": "project-28"})).await
+            .assert(200, r#"{"reference_counter_increased":true}"#);
+        assert_eq!(app.repo.reference_counter("project-28").await.unwrap(), 1);
+        app.shell_post("/api/v4/internal/pre_receive", &json!({"gl_repository": "project-28"})).await;
+        assert_eq!(app.repo.reference_counter("project-28").await.unwrap(), 2);
+    }
+
     async fn concurrent_hooks_leave_the_counter_exact(app: TestApp) {
         let app = std::sync::Arc::new(app);
         let pre = json!({"gl_repository": "project-27"});
