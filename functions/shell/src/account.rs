@@ -13,6 +13,7 @@ use gl_model::PersonalAccessToken;
 
 use crate::ShellState;
 use crate::actor::Actor;
+use crate::params::InternalParams;
 
 #[derive(Debug, Serialize)]
 pub struct Failure {
@@ -62,7 +63,7 @@ struct RecoveryCodes {
 pub async fn two_factor_recovery_codes(
     _: ShellRequest,
     State(state): State<ShellState>,
-    params: Params,
+    InternalParams(params): InternalParams,
 ) -> Result<Response, ApiError> {
     let repo = &state.app.repo;
     let actor = Actor::from_params(repo, &params).await?;
@@ -157,7 +158,7 @@ struct CreatedToken {
 pub async fn personal_access_token(
     _: ShellRequest,
     State(state): State<ShellState>,
-    params: Params,
+    InternalParams(params): InternalParams,
 ) -> Result<Response, ApiError> {
     let repo = &state.app.repo;
     let actor = Actor::from_params(repo, &params).await?;

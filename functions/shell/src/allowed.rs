@@ -17,6 +17,7 @@ use gl_model::git_access::{self, Actor, Changes, ForcePush, GitCommand};
 use gl_store::repo::{ActorQuery, GitAccessRecords, ProjectQuery};
 
 use crate::ShellState;
+use crate::params::InternalParams;
 
 /// `git_config_options` GitLab always sends (partial clone and fetch by SHA).
 const GIT_CONFIG_OPTIONS: [&str; 2] = [
@@ -161,7 +162,7 @@ fn quarantine(params: &Params) -> (String, Vec<String>) {
 pub async fn allowed(
     _: ShellRequest,
     State(state): State<ShellState>,
-    params: Params,
+    InternalParams(params): InternalParams,
 ) -> Result<Response, ApiError> {
     let changes = match params.text("changes") {
         None => Changes::Any,

@@ -5,16 +5,17 @@ use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 
-use gl_http::{ApiError, Params, ShellRequest};
+use gl_http::{ApiError, ShellRequest};
 
 use crate::ShellState;
+use crate::params::InternalParams;
 
 /// Keeps the event (action, protocol, repository, user, key, changes, packfile stats) under its
 /// repository. `gl_repository` and `action` are required, as the event means nothing without.
 pub async fn git_audit_event(
     _: ShellRequest,
     State(state): State<ShellState>,
-    params: Params,
+    InternalParams(params): InternalParams,
 ) -> Result<Json<Value>, ApiError> {
     let gl_repository = params.require_text("gl_repository")?;
     params.require_text("action")?;

@@ -5,7 +5,8 @@ use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 
-use gl_http::{ApiError, AppState, Params, ShellRequest};
+use crate::params::InternalParams;
+use gl_http::{ApiError, AppState, ShellRequest};
 use gl_model::fingerprint::{OpensshKey, lenient_base64_decode, sha256_fingerprint};
 use gl_model::{KeyUsage, SshKey};
 
@@ -26,7 +27,7 @@ pub struct SshKeyEntity {
 pub async fn authorized_keys(
     _: ShellRequest,
     State(state): State<AppState>,
-    params: Params,
+    InternalParams(params): InternalParams,
 ) -> Result<Json<SshKeyEntity>, ApiError> {
     let blob = params.require_text("key")?;
     let fingerprint = sha256_fingerprint(&lenient_base64_decode(&blob));

@@ -4,7 +4,8 @@ use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 
-use gl_http::{ApiError, AppState, Params, ShellRequest};
+use crate::params::InternalParams;
+use gl_http::{ApiError, AppState, ShellRequest};
 use gl_model::User;
 
 use crate::actor::Actor;
@@ -31,7 +32,7 @@ impl From<User> for UserSafe {
 pub async fn discover(
     _: ShellRequest,
     State(state): State<AppState>,
-    params: Params,
+    InternalParams(params): InternalParams,
 ) -> Result<Json<Option<UserSafe>>, ApiError> {
     let actor = Actor::from_params(&state.repo, &params).await?;
     Ok(Json(actor.user.map(UserSafe::from)))

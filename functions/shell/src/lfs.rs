@@ -8,11 +8,12 @@ use base64::Engine as _;
 use serde::Serialize;
 use serde_json::json;
 
-use gl_http::{ApiError, Params, ShellRequest};
+use gl_http::{ApiError, ShellRequest};
 use gl_store::Repository;
 
 use crate::ShellState;
 use crate::allowed::{actor_query, project_path_query};
+use crate::params::InternalParams;
 
 /// `Gitlab::LfsToken::DEFAULT_EXPIRE_TIME`.
 pub const LFS_TOKEN_EXPIRES_IN: i64 = 7200;
@@ -32,7 +33,7 @@ pub struct LfsCredentials {
 pub async fn lfs_authenticate(
     _: ShellRequest,
     State(state): State<ShellState>,
-    params: Params,
+    InternalParams(params): InternalParams,
 ) -> Result<Json<LfsCredentials>, ApiError> {
     let project = project_path_query(&params);
     let token =

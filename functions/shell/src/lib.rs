@@ -18,6 +18,7 @@ mod check;
 mod discover;
 pub mod gitaly;
 mod lfs;
+mod params;
 mod reference_counter;
 
 /// The family's state: the shared one, plus the Gitaly port.

@@ -7,11 +7,12 @@ use axum::extract::State;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 
-use gl_http::{ApiError, Params, ShellRequest};
+use gl_http::{ApiError, ShellRequest};
 use gl_model::git_access::Changes;
 
 use crate::ShellState;
 use crate::allowed::project_query;
+use crate::params::InternalParams;
 
 #[derive(Debug, Serialize)]
 pub struct PreReceiveResponse {
@@ -23,7 +24,7 @@ pub struct PreReceiveResponse {
 pub async fn pre_receive(
     _: ShellRequest,
     State(state): State<ShellState>,
-    params: Params,
+    InternalParams(params): InternalParams,
 ) -> Json<PreReceiveResponse> {
     let gl_repository = params.text("gl_repository").unwrap_or_default();
     let increased = match state
@@ -77,7 +78,7 @@ fn cgi_escape(text: &str) -> String {
 pub async fn post_receive(
     _: ShellRequest,
     State(state): State<ShellState>,
-    params: Params,
+    InternalParams(params): InternalParams,
 ) -> Result<Json<PostReceiveResponse>, ApiError> {
     let gl_repository = params.text("gl_repository").unwrap_or_default();
     let repo = &state.app.repo;

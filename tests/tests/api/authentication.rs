@@ -143,3 +143,27 @@ on_both_backends! {
         }
     }
 }
+
+on_both_backends! {
+    async fn gitaly_client_context_hook(app: TestApp) {
+        let b64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+        let cases = [
+            (b64(r#"{"scoped-user-id":2}"#), 200, r#"{"id":1,"username":"root","name":"Administrator"}"#.to_owned()),
+            (b64(r#"{"other":"x"}"#), 200, r#"{"id":1,"username":"root","name":"Administrator"}"#.to_owned()),
+            (b64("[1,2]"), 400, r#"{"message":"400 Bad request - Decoded gitaly_client_context_bin is not a valid JSON object"}"#.to_owned()),
+            (b64("{nope"), 400, r#"{"message":"400 Bad request - malformed gitaly_client_context_bin"}"#.to_owned()),
+            ("!!!".to_owned(), 400, r#"{"message":"400 Bad request - malformed gitaly_client_context_bin"}"#.to_owned()),
+            (b64(r#"{"scoped-user-id":999}"#), 404, r#"{"message":"404 User ID 999 not found Not Found"}"#.to_owned()),
+        ];
+        for (context, status, body) in cases {
+            let escaped = context.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D");
+            app.shell_get(&format!("/api/v4/internal/discover?key_id=1&gitaly_client_context_bin={escaped}")).await.assert(status, &body);
+        }
+        // The hook runs after authentication.
+        let request = shell_request(Method::GET, "/api/v4/internal/discover?gitaly_client_context_bin=!!!", "bad");
+        app.send(request).await.assert(401, UNAUTHORIZED);
+        // And on POST bodies too.
+        let response = app.shell_post("/api/v4/internal/allowed", &json!({"action": "git-upload-pack", "project": "group/private", "user_id": 2, "gitaly_client_context_bin": b64("[]")})).await;
+        assert_eq!(response.status.as_u16(), 400);
+    }
+}
