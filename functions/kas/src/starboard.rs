@@ -205,7 +205,6 @@ pub async fn create_vulnerability(
     let finding = json!({
         "uuid": uuid,
         "report_type": REPORT_TYPE,
-        "state": "detected",
         "agent_id": agent.id,
         "project_id": agent.project_id,
         "name": vulnerability["name"],
@@ -223,7 +222,8 @@ pub async fn create_vulnerability(
 }
 
 /// `POST .../starboard_vulnerability/scan_result`: every active finding of this agent not in
-/// `uuids` is resolved. Answers 200 with the status as its body, as Grape renders `status 200`.
+/// `uuids` is resolved (recorded as the agent's last scan; see `record_starboard_scan`), in
+/// two round trips. Answers 200 with the status as its body, as Grape renders `status 200`.
 pub async fn scan_result(
     agent: AgentRequest,
     State(state): State<AppState>,
@@ -238,22 +238,9 @@ pub async fn scan_result(
             .ok_or(ApiError::InvalidParam("uuids"))?,
         Some(_) => return Err(ApiError::InvalidParam("uuids")),
     };
-    let findings = state.repo.starboard_findings(agent.agent.id).await?;
-    let stale: Vec<String> = findings
-        .iter()
-        .filter(|f| {
-            matches!(
-                f.get("state").and_then(Value::as_str),
-                Some("detected" | "confirmed")
-            )
-        })
-        .filter_map(|f| f.get("uuid").and_then(Value::as_str))
-        .filter(|uuid| !uuids.iter().any(|kept| kept == uuid))
-        .map(str::to_owned)
-        .collect();
     state
         .repo
-        .set_starboard_states(agent.agent.id, &stale, "resolved")
+        .record_starboard_scan(agent.agent.id, &uuids)
         .await?;
     Ok((StatusCode::OK, Json(json!(200))))
 }

@@ -27,6 +27,7 @@
 //! | scan execution policies       | `PROJECT#<id>`             | `POLICIES`        |
 //! | agent configuration           | `AGENT#<id>`               | `CONFIG`          |
 //! | Starboard finding             | `AGENT#<id>`               | `FINDING#<uuid>`  |
+//! | Starboard last scan, in parts | `AGENT#<id>`               | `SCAN#<part>`     |
 //! | KAS usage metrics / events    | `KAS#METRICS`              | `USAGE#<day>` / `EVENTS#<day>` |
 //!
 //! Lookup items (username, fingerprint, route, token digests) are written in the same
@@ -168,6 +169,17 @@ pub fn starboard_finding(agent_id: AgentId, uuid: &str) -> Key {
     Key::new(
         agent_partition(agent_id),
         &format!("{FINDING_PREFIX}{uuid}"),
+    )
+}
+
+pub const SCAN_PREFIX: &str = "SCAN#";
+
+/// One part of the agent's last Starboard `scan_result`: the kept UUIDs are split over parts
+/// so that a large scan stays under DynamoDB's 400 KB item limit.
+pub fn starboard_scan_part(agent_id: AgentId, part: usize) -> Key {
+    Key::new(
+        agent_partition(agent_id),
+        &format!("{SCAN_PREFIX}{part:04}"),
     )
 }
 

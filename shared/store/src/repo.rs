@@ -97,6 +97,15 @@ fn rand_nonce() -> u32 {
 
 /// `Gitlab::ReferenceCounter::REFERENCE_EXPIRE_TIME`.
 pub const REFERENCE_COUNTER_TTL_SECONDS: i64 = 600;
+
+/// When a Starboard finding was last reported, and when the agent's last scan was recorded
+/// (microseconds since the epoch).
+const REPORTED_AT: &str = "reported_at_us";
+const SCANNED_AT: &str = "scanned_at_us";
+const SCAN_PARTS: &str = "parts";
+/// Kept UUIDs per scan item: 8,000 of 36 bytes stay far below DynamoDB's 400 KB item limit,
+/// and a 4 MiB request body fits in fewer parts than a transaction's 100 items.
+const SCAN_UUIDS_PER_PART: usize = 8_000;
 const REFERENCE_COUNT: &str = "count";
 
 #[derive(Clone)]
@@ -554,67 +563,118 @@ impl Repository {
     }
 
     /// Creates or refreshes a Starboard finding under its agent; the UUID is the idempotency key.
+    /// The report time decides, against the agent's last scan, whether it is still detected.
     pub async fn put_starboard_finding(
         &self,
         agent_id: i64,
         uuid: &str,
         finding: &serde_json::Value,
     ) -> Result<(), StoreError> {
+        let item = Item::new(keys::starboard_finding(agent_id, uuid), finding)
+            .with(REPORTED_AT, chrono::Utc::now().timestamp_micros());
         self.store
             .write(vec![WriteOp::Put {
-                item: Item::new(keys::starboard_finding(agent_id, uuid), finding),
+                item,
                 condition: Condition::None,
             }])
             .await
     }
 
-    /// Every Starboard finding of an agent, all pages.
+    /// Records an agent's `scan_result`: the UUIDs it still sees, replacing the previous scan in
+    /// one transaction. Resolution is not written onto each finding (that would need the
+    /// findings read first, a third round trip); a finding reported before this scan and absent
+    /// from it reads as resolved, which is what GitLab's batch update leaves behind. A finding
+    /// reported again afterwards is detected again.
+    pub async fn record_starboard_scan(
+        &self,
+        agent_id: i64,
+        uuids: &[String],
+    ) -> Result<(), StoreError> {
+        let mut kept: Vec<&str> = uuids.iter().map(String::as_str).collect();
+        kept.sort_unstable();
+        kept.dedup();
+        let scanned_at = chrono::Utc::now().timestamp_micros();
+        let chunks: Vec<&[&str]> = if kept.is_empty() {
+            vec![&[]]
+        } else {
+            kept.chunks(SCAN_UUIDS_PER_PART).collect()
+        };
+        let parts = chunks.len();
+        let ops = chunks
+            .into_iter()
+            .enumerate()
+            .map(|(part, uuids)| WriteOp::Put {
+                item: Item::new(
+                    keys::starboard_scan_part(agent_id, part),
+                    &serde_json::json!({ "uuids": uuids }),
+                )
+                .with(SCANNED_AT, scanned_at)
+                .with(SCAN_PARTS, parts as i64),
+                condition: Condition::None,
+            })
+            .collect();
+        self.store.write(ops).await
+    }
+
+    /// Every Starboard finding of an agent with its `state` as of the last scan, all pages.
     pub async fn starboard_findings(
         &self,
         agent_id: i64,
     ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, StoreError> {
-        let pk = keys::agent_partition(agent_id);
-        let mut findings = Vec::new();
+        let (findings, scan) = futures_util::future::try_join(
+            self.query_all(&keys::agent_partition(agent_id), keys::FINDING_PREFIX),
+            self.query_all(&keys::agent_partition(agent_id), keys::SCAN_PREFIX),
+        )
+        .await?;
+        let last_scan = scan.first().map(|first| {
+            let scanned_at = first.number(SCANNED_AT).unwrap_or(i64::MIN);
+            let parts = first.number(SCAN_PARTS).unwrap_or(1).max(1) as usize;
+            // A larger earlier scan may have left parts behind; only this scan's count.
+            let kept: std::collections::HashSet<&str> = scan
+                .iter()
+                .take(parts)
+                .filter(|part| part.number(SCANNED_AT) == Some(scanned_at))
+                .filter_map(|part| part.attrs.get("uuids").and_then(|u| u.as_array()))
+                .flatten()
+                .filter_map(|uuid| uuid.as_str())
+                .collect();
+            (scanned_at, kept)
+        });
+        Ok(findings
+            .into_iter()
+            .map(|finding| {
+                let uuid = finding.attrs.get("uuid").and_then(|u| u.as_str());
+                let resolved = match (&last_scan, uuid) {
+                    (Some((scanned_at, kept)), Some(uuid)) => {
+                        finding.number(REPORTED_AT).unwrap_or(i64::MIN) < *scanned_at
+                            && !kept.contains(uuid)
+                    }
+                    _ => false,
+                };
+                let mut attrs = finding.attrs;
+                attrs.remove(REPORTED_AT);
+                let state = if resolved { "resolved" } else { "detected" };
+                attrs.insert("state".to_owned(), state.into());
+                attrs
+            })
+            .collect())
+    }
+
+    /// Every item of a partition under a sort-key prefix, following pages.
+    async fn query_all(&self, pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
         let mut after: Option<String> = None;
         loop {
             let page = self
                 .store
-                .query(&pk, keys::FINDING_PREFIX, after.as_deref(), 500)
+                .query(pk, sk_prefix, after.as_deref(), 500)
                 .await?;
-            findings.extend(page.items.into_iter().map(|item| item.attrs));
+            items.extend(page.items);
             match page.next {
                 Some(next) => after = Some(next),
-                None => return Ok(findings),
+                None => return Ok(items),
             }
         }
-    }
-
-    /// Sets `state` on these findings, all in parallel transactions of at most 100 items.
-    pub async fn set_starboard_states(
-        &self,
-        agent_id: i64,
-        uuids: &[String],
-        state: &str,
-    ) -> Result<(), StoreError> {
-        let ops: Vec<WriteOp> = uuids
-            .iter()
-            .map(|uuid| WriteOp::Update {
-                key: keys::starboard_finding(agent_id, uuid),
-                add: Vec::new(),
-                set: vec![("state".to_owned(), state.into())],
-                condition: Condition::Exists,
-            })
-            .collect();
-        let mut batches = Vec::new();
-        let mut ops = ops.into_iter().peekable();
-        while ops.peek().is_some() {
-            batches.push(ops.by_ref().take(100).collect::<Vec<_>>());
-        }
-        let results = futures_util::future::join_all(
-            batches.into_iter().map(|batch| self.store.write(batch)),
-        )
-        .await;
-        results.into_iter().collect()
     }
 
     /// The scan-execution policies of a project.

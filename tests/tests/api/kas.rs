@@ -288,6 +288,35 @@ on_both_backends! {
         app.take_round_trips();
         send(&app, Method::PUT, "/modules/starboard_vulnerability", vulnerability("CVE-2021-44228")).await;
         assert_eq!(app.take_round_trips(), 2);
+        send(&app, Method::POST, "/modules/starboard_vulnerability/scan_result", json!({"uuids": []})).await
+            .assert(200, "200");
+        assert_eq!(app.take_round_trips(), 2);
+        assert!(app.repo.starboard_findings(7).await.unwrap().iter().all(|f| f["state"] == "resolved"));
+    }
+
+    async fn large_scans_and_the_scan_after_them(app: TestApp) {
+        let mut reported = Vec::new();
+        for cve in ["CVE-2021-44228", "CVE-2022-0001"] {
+            let response = send(&app, Method::PUT, "/modules/starboard_vulnerability", vulnerability(cve)).await;
+            reported.push(response.json()["uuid"].as_str().unwrap().to_owned());
+        }
+        // 16,000 UUIDs that sort first push the two reported ones into the scan's third item.
+        let mut uuids: Vec<String> = (0..16_000).map(|i| format!("!{i:08}")).collect();
+        uuids.extend(reported.iter().cloned());
+        app.take_round_trips();
+        send(&app, Method::POST, "/modules/starboard_vulnerability/scan_result", json!({"uuids": uuids})).await
+            .assert(200, "200");
+        assert_eq!(app.take_round_trips(), 2);
+        let findings = app.repo.starboard_findings(7).await.unwrap();
+        assert_eq!(findings.len(), 2);
+        assert!(findings.iter().all(|f| f["state"] == "detected"), "{findings:?}");
+        // A smaller scan replaces it; the larger scan's later items no longer count.
+        send(&app, Method::POST, "/modules/starboard_vulnerability/scan_result", json!({"uuids": ["!00000001"]})).await
+            .assert(200, "200");
+        let findings = app.repo.starboard_findings(7).await.unwrap();
+        assert!(findings.iter().all(|f| f["state"] == "resolved"), "{findings:?}");
+        // Other agents' findings are untouched by this agent's scans.
+        assert!(app.repo.starboard_findings(8).await.unwrap().is_empty());
     }
 
     async fn starboard_bad_input(app: TestApp) {
