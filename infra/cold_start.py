@@ -1,0 +1,149 @@
+"""Cold start of a function binary: process start to first invocation handled.
+
+Serves a stand-in for the Lambda Runtime API on loopback, starts the binary with the
+environment Lambda gives it, hands it one API Gateway REST event and times two moments: the
+binary's first `invocation/next` (init done: configuration read, clients built) and its
+response (the first request handled, store round trips included). Each run is a new process.
+
+Usage: python infra/cold_start.py BINARY EVENT.json --runs N [--env NAME=VALUE ...]
+The event's `{{JWT}}` is replaced by a GitLab Shell JWT keyed with GITLAB_SHELL_SECRET.
+"""
+
+import argparse
+import http.server
+import json
+import os
+import statistics
+import subprocess
+import threading
+import time
+
+import jwt
+
+RUNTIME = "/2018-06-01/runtime"
+
+
+class Run:
+    def __init__(self, event: bytes):
+        self.event = event
+        self.handed = False
+        self.first_next = None
+        self.responded = None
+        self.status = None
+        self.done = threading.Event()
+
+
+def serve(run_holder):
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            run = run_holder[0]
+            if self.path != f"{RUNTIME}/invocation/next":
+                return self.reply(404, b"{}")
+            if run.first_next is None:
+                run.first_next = time.perf_counter()
+            if run.handed:
+                # One invocation per process: hold the poll until the process is stopped.
+                run.done.wait(30)
+                return self.reply(204, b"")
+            run.handed = True
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Lambda-Runtime-Aws-Request-Id", "cold-start-1")
+            self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 30_000))
+            self.send_header(
+                "Lambda-Runtime-Invoked-Function-Arn",
+                "arn:aws:lambda:eu-west-1:123456789012:function:cold-start",
+            )
+            self.send_header("Content-Length", str(len(run.event)))
+            self.end_headers()
+            self.wfile.write(run.event)
+
+        def do_POST(self):
+            run = run_holder[0]
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if self.path.endswith("/response"):
+                run.responded = time.perf_counter()
+                run.status = json.loads(body).get("statusCode")
+            else:
+                run.status = f"error: {body[:200]!r}"
+            self.reply(202, b"{}")
+            run.done.set()
+
+        def reply(self, status, body):
+            try:
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the process was stopped while its next poll was held
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("binary")
+    parser.add_argument("event")
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--env", action="append", default=[])
+    args = parser.parse_args()
+
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_LAMBDA_FUNCTION_NAME": "cold-start",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "cold-start",
+        "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/cold-start",
+        "AWS_REGION": "eu-west-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    env.update(item.split("=", 1) for item in args.env)
+    token = jwt.encode(
+        {"iss": "gitlab-shell", "iat": int(time.time()), "exp": int(time.time()) + 3600},
+        env.get("GITLAB_SHELL_SECRET", "").encode(),
+        algorithm="HS256",
+    )
+    with open(args.event) as f:
+        event = f.read().replace("{{JWT}}", token).encode()
+
+    holder = [None]
+    server = serve(holder)
+    env["AWS_LAMBDA_RUNTIME_API"] = f"127.0.0.1:{server.server_address[1]}"
+    inits, firsts = [], []
+    for _ in range(args.runs):
+        run = holder[0] = Run(event)
+        started = time.perf_counter()
+        process = subprocess.Popen([args.binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        finished = run.done.wait(30)
+        process.kill()
+        process.wait()
+        if not finished or run.status != 200:
+            raise SystemExit(f"the first invocation did not answer 200: {run.status}")
+        inits.append((run.first_next - started) * 1000)
+        firsts.append((run.responded - started) * 1000)
+    server.shutdown()
+
+    def summary(name, values):
+        values = sorted(values)
+        p90 = values[min(len(values) - 1, int(len(values) * 0.9))]
+        print(
+            f"{name}: min {values[0]:.1f} ms, median {statistics.median(values):.1f} ms, "
+            f"p90 {p90:.1f} ms, max {values[-1]:.1f} ms ({len(values)} runs)"
+        )
+
+    summary("init (process start to first invocation/next)", inits)
+    summary("cold start (process start to first response)", firsts)
+
+
+if __name__ == "__main__":
+    main()
