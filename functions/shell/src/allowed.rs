@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use gl_http::{ApiError, Params, ShellRequest};
+use gl_model::RepoType;
 use gl_model::git_access::{self, Actor, Changes, ForcePush, GitCommand};
 use gl_store::repo::{ActorQuery, GitAccessRecords, ProjectQuery};
 
@@ -104,21 +105,22 @@ pub(crate) fn actor_query(params: &Params) -> ActorQuery {
     }
 }
 
-/// `gl_repository` (`project-<id>`) wins over `project`, a path as typed on the SSH command
-/// line (`group/proj`, `/group/proj.git`). Other repository types (wikis, snippets, designs)
-/// are not served yet and resolve to nothing, which answers "project not found".
-pub(crate) fn project_query(params: &Params) -> ProjectQuery {
+/// The repository asked about: `gl_repository` (`project-<id>`, `wiki-<id>`) wins over
+/// `project`, a path as typed on the SSH command line (`group/proj`, `/group/proj.git`,
+/// `group/proj.wiki.git`). A path's type is settled by the lookup (see
+/// `ProjectQuery::RepositoryPath`). Snippet, design and group-wiki repositories are not served
+/// and resolve to nothing, which answers "not found".
+pub(crate) fn repository_query(params: &Params) -> (ProjectQuery, RepoType) {
     if let Some(gl_repository) = params.text("gl_repository").filter(|v| !v.is_empty()) {
-        return gl_repository
-            .strip_prefix("project-")
-            .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|id| id.parse().ok())
-            .map_or(ProjectQuery::Nothing, ProjectQuery::Id);
+        return match RepoType::parse_gl_repository(&gl_repository) {
+            Some((repo_type, id)) => (ProjectQuery::Id(id), repo_type),
+            None => (ProjectQuery::Nothing, RepoType::Project),
+        };
     }
-    project_path_query(params)
+    (project_path_query(params), RepoType::Project)
 }
 
-/// The project as `project` names it: a path with optional leading `/` and trailing `.git`.
+/// The repository as `project` names it: a path with optional leading `/` and trailing `.git`.
 pub(crate) fn project_path_query(params: &Params) -> ProjectQuery {
     match params.text("project") {
         Some(path) => {
@@ -127,7 +129,7 @@ pub(crate) fn project_path_query(params: &Params) -> ProjectQuery {
             if path.is_empty() {
                 ProjectQuery::Nothing
             } else {
-                ProjectQuery::FullPath(path.to_owned())
+                ProjectQuery::RepositoryPath(path.to_owned())
             }
         }
         None => ProjectQuery::Nothing,
@@ -169,22 +171,31 @@ pub async fn allowed(
         Some(raw) => Changes::parse(&raw).map_err(|_| ApiError::InvalidParam("changes"))?,
     };
     let command = params.text("action").as_deref().and_then(GitCommand::parse);
+    let (project_query, asked_type) = repository_query(&params);
     let records = state
         .app
         .repo
-        .load_git_access(&actor_query(&params), &project_query(&params))
+        .load_git_access(&actor_query(&params), &project_query)
         .await?;
     let GitAccessRecords {
         key,
         user,
         project,
         member_access,
+        repo_type: path_type,
         settings,
     } = records;
+    let repo_type = if asked_type == RepoType::Wiki {
+        RepoType::Wiki
+    } else {
+        path_type
+    };
 
     // Ask Gitaly, concurrently, about every branch update that a protected rule covers.
     let mut force_pushes = vec![ForcePush::No; changes.list().len()];
-    if let (Some(project), Some(GitCommand::ReceivePack)) = (&project, command) {
+    if let (Some(project), Some(GitCommand::ReceivePack), RepoType::Project) =
+        (&project, command, repo_type)
+    {
         let questions = changes.list().iter().enumerate().filter(|(_, change)| {
             !change.is_creation()
                 && !change.is_deletion()
@@ -220,6 +231,7 @@ pub async fn allowed(
             user: user.as_ref(),
         },
         project: project.as_ref(),
+        repo_type,
         member_access,
         command,
         changes: &changes,
@@ -232,11 +244,12 @@ pub async fn allowed(
     };
     let project = project.expect("a granted request has a project");
     let (git_object_directory, git_alternate_object_directories) = quarantine(&params);
-    let gl_repository = project.gl_repository();
+    let gl_repository = repo_type.gl_repository(project.id);
+    let gl_project_path = project.repository_full_path(repo_type);
     let body = AllowedResponse {
         status: true,
         gl_repository: gl_repository.clone(),
-        gl_project_path: project.full_path.clone(),
+        gl_project_path: gl_project_path.clone(),
         gl_project_id: project.id,
         gl_root_namespace_id: project.root_namespace_id(),
         gl_id: user
@@ -247,11 +260,11 @@ pub async fn allowed(
         gitaly: GitalyPayload {
             repository: GitalyRepository {
                 storage_name: settings.gitaly.storage.clone(),
-                relative_path: project.hashed_relative_path(),
+                relative_path: project.repository_relative_path(repo_type),
                 git_object_directory,
                 git_alternate_object_directories,
                 gl_repository,
-                gl_project_path: project.full_path.clone(),
+                gl_project_path,
             },
             address: settings.gitaly.address.clone(),
             token: Some(settings.gitaly.token.clone()).filter(|t| !t.is_empty()),

@@ -72,7 +72,7 @@ pub async fn lfs_authenticate(
         repository_http_path: format!(
             "{}/{}.git",
             records.settings.gitlab_url.trim_end_matches('/'),
-            project.full_path
+            project.repository_full_path(records.repo_type)
         ),
         expires_in: LFS_TOKEN_EXPIRES_IN,
     }))

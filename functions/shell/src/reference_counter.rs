@@ -11,7 +11,6 @@ use gl_http::{ApiError, ShellRequest};
 use gl_model::git_access::Changes;
 
 use crate::ShellState;
-use crate::allowed::project_query;
 use crate::params::InternalParams;
 
 #[derive(Debug, Serialize)]
@@ -82,8 +81,9 @@ pub async fn post_receive(
 ) -> Result<Json<PostReceiveResponse>, ApiError> {
     let gl_repository = params.text("gl_repository").unwrap_or_default();
     let repo = &state.app.repo;
-    let project_id = match project_query(&params) {
-        gl_store::repo::ProjectQuery::Id(id) => Some(id),
+    // Merge-request links are for project repositories only, not wikis.
+    let project_id = match gl_model::RepoType::parse_gl_repository(&gl_repository) {
+        Some((gl_model::RepoType::Project, id)) => Some(id),
         _ => None,
     };
     // The decrement and the reads go out together: one round trip.

@@ -1,7 +1,8 @@
-//! `Gitlab::GitAccess` for project repositories: who may pull and push what, in GitLab's check
-//! order and with GitLab's messages. Pure: the caller loads the records, this decides.
+//! `Gitlab::GitAccess` for project repositories and `Gitlab::GitAccessWiki` for their wikis:
+//! who may pull and push what, in GitLab's check order and with GitLab's messages. Pure: the
+//! caller loads the records, this decides.
 
-use crate::records::{Project, ProtectedBranch, SshKey, User, UserState};
+use crate::records::{Project, ProtectedBranch, RepoType, SshKey, User, UserState};
 use crate::{AccessLevel, Visibility};
 
 /// The git commands GitLab Shell and Gitaly ask about.
@@ -125,6 +126,9 @@ fn forbidden(message: impl Into<String>) -> Denial {
 
 pub const PROJECT_NOT_FOUND: &str =
     "The project you were looking for could not be found or you don't have permission to view it.";
+pub const WIKI_NOT_FOUND: &str = "The wiki you were looking for could not be found.";
+pub const WIKI_DOWNLOAD: &str = "You are not allowed to download files from this wiki.";
+pub const WIKI_WRITE: &str = "You are not allowed to write to this project's wiki.";
 pub const COMMAND_NOT_ALLOWED: &str = "The command you're trying to execute is not allowed.";
 pub const PUSH_CODE: &str = "You are not allowed to push code to this project.";
 
@@ -141,6 +145,8 @@ pub enum ForcePush {
 pub struct Request<'a> {
     pub actor: Actor<'a>,
     pub project: Option<&'a Project>,
+    /// The project's code repository or its wiki.
+    pub repo_type: RepoType,
     /// The user's highest membership on the project: direct, or inherited from any ancestor
     /// group; Owner for the owner of a personal namespace.
     pub member_access: AccessLevel,
@@ -199,7 +205,7 @@ fn is_deploy_actor(request: &Request<'_>) -> bool {
     request.actor.key.is_some_and(|key| key.deploy)
 }
 
-/// `GitAccess#check`, project repositories, CE order.
+/// `GitAccess#check` (project repositories) and `GitAccessWiki#check` (wikis), CE order.
 /// `force_pushes[i]` says whether change `i` rewrites history (missing: it does not).
 pub fn check(request: &Request<'_>, force_pushes: &[ForcePush]) -> Result<Granted, Denial> {
     let mut granted = Granted::default();
@@ -241,9 +247,15 @@ pub fn check(request: &Request<'_>, force_pushes: &[ForcePush]) -> Result<Grante
         return Err(forbidden(COMMAND_NOT_ALLOWED));
     };
     // Container: a project the actor cannot read is indistinguishable from none at all.
+    let wiki = request.repo_type == RepoType::Wiki;
     let not_found = || Denial {
         status: 404,
-        message: PROJECT_NOT_FOUND.to_owned(),
+        message: if wiki {
+            WIKI_NOT_FOUND
+        } else {
+            PROJECT_NOT_FOUND
+        }
+        .to_owned(),
     };
     let project = request.project.ok_or_else(not_found)?;
     let deploy_link = deploy_key_link(request, project);
@@ -256,6 +268,16 @@ pub fn check(request: &Request<'_>, force_pushes: &[ForcePush]) -> Result<Grante
         return Err(not_found());
     }
 
+    if command.is_download() && wiki {
+        // `download_wiki_code` comes with `read_wiki`: any role, or whoever may read the
+        // project. A deploy key has no user, so only a public wiki is open to it.
+        let can_download = project.visibility == Visibility::Public
+            || (!is_deploy_actor(request) && user_can_read(request, project));
+        if !can_download {
+            return Err(forbidden(WIKI_DOWNLOAD));
+        }
+        return Ok(granted);
+    }
     if command.is_download() {
         let can_download = deploy_link.is_some()
             || project.visibility == Visibility::Public
@@ -288,6 +310,14 @@ pub fn check(request: &Request<'_>, force_pushes: &[ForcePush]) -> Result<Grante
             "You are not allowed to upload code for this project.",
         ));
     };
+    if wiki {
+        // `GitAccessWiki#check_change_access!`: `create_wiki` (Developer and up) replaces
+        // every per-ref rule; a deploy key has no user, so it never has it.
+        return match pusher {
+            Pusher::User(level) if level >= AccessLevel::Developer => Ok(granted),
+            _ => Err(forbidden(WIKI_WRITE)),
+        };
+    }
     let can_push_code = match pusher {
         Pusher::DeployKey => true,
         Pusher::User(level) => level >= AccessLevel::Developer,

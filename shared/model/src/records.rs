@@ -163,21 +163,75 @@ fn active_by_default() -> bool {
     true
 }
 
+/// `Gitlab::GlRepository` types served for projects: the code repository and its wiki.
+/// Snippet, design and group-wiki repositories are not modelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepoType {
+    Project,
+    Wiki,
+}
+
+impl RepoType {
+    /// `<type>-<project id>`, the identifier Gitaly and GitLab Shell pass around.
+    pub fn gl_repository(self, project_id: ProjectId) -> String {
+        match self {
+            Self::Project => format!("project-{project_id}"),
+            Self::Wiki => format!("wiki-{project_id}"),
+        }
+    }
+
+    /// Parses `project-<id>` and `wiki-<id>`; the id must be all digits.
+    pub fn parse_gl_repository(gl_repository: &str) -> Option<(Self, ProjectId)> {
+        let (repo_type, id) = if let Some(id) = gl_repository.strip_prefix("project-") {
+            (Self::Project, id)
+        } else {
+            (Self::Wiki, gl_repository.strip_prefix("wiki-")?)
+        };
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some((repo_type, id.parse().ok()?))
+    }
+
+    pub fn path_suffix(self) -> &'static str {
+        match self {
+            Self::Project => "",
+            Self::Wiki => ".wiki",
+        }
+    }
+}
+
 impl Project {
     /// `gl_repository` of the project repository.
     pub fn gl_repository(&self) -> String {
-        format!("project-{}", self.id)
+        RepoType::Project.gl_repository(self.id)
     }
 
     /// Hashed storage: `@hashed/<h[0..2]>/<h[2..4]>/<h>.git` with `h` the SHA-256 hex of the
     /// project id, as `Storage::Hashed#disk_path` lays repositories out.
     pub fn hashed_relative_path(&self) -> String {
+        self.repository_relative_path(RepoType::Project)
+    }
+
+    /// The disk path of the project's repository of this type: the wiki sits beside the
+    /// code as `<h>.wiki.git`.
+    pub fn repository_relative_path(&self, repo_type: RepoType) -> String {
         use sha2::{Digest, Sha256};
         let hash: String = Sha256::digest(self.id.to_string().as_bytes())
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        format!("@hashed/{}/{}/{hash}.git", &hash[0..2], &hash[2..4])
+        format!(
+            "@hashed/{}/{}/{hash}{}.git",
+            &hash[0..2],
+            &hash[2..4],
+            repo_type.path_suffix()
+        )
+    }
+
+    /// `gl_project_path` of the repository: the project's full path, plus `.wiki` for its wiki.
+    pub fn repository_full_path(&self, repo_type: RepoType) -> String {
+        format!("{}{}", self.full_path, repo_type.path_suffix())
     }
 
     pub fn root_namespace_id(&self) -> NamespaceId {
@@ -327,6 +381,37 @@ mod tests {
             project.hashed_relative_path(),
             "@hashed/4e/07/4e07408562bedb8b60ce05c1decfe3ad16b72230967de01f640b7e4729b49fce.git"
         );
+        assert_eq!(
+            project.repository_relative_path(RepoType::Wiki),
+            "@hashed/4e/07/4e07408562bedb8b60ce05c1decfe3ad16b72230967de01f640b7e4729b49fce.wiki.git"
+        );
+    }
+
+    #[test]
+    fn gl_repository_names_the_type_and_an_all_digit_id() {
+        assert_eq!(
+            RepoType::parse_gl_repository("project-26"),
+            Some((RepoType::Project, 26))
+        );
+        assert_eq!(
+            RepoType::parse_gl_repository("wiki-26"),
+            Some((RepoType::Wiki, 26))
+        );
+        for malformed in [
+            "project-",
+            "project-2x",
+            "wiki--1",
+            "snippet-1",
+            "group-1-wiki",
+            "26",
+        ] {
+            assert_eq!(
+                RepoType::parse_gl_repository(malformed),
+                None,
+                "{malformed}"
+            );
+        }
+        assert_eq!(RepoType::Wiki.gl_repository(26), "wiki-26");
     }
 
     #[test]

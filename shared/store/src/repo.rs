@@ -56,6 +56,10 @@ pub enum ActorQuery {
 pub enum ProjectQuery {
     Id(ProjectId),
     FullPath(String),
+    /// A git repository path as typed on the SSH command line, without `.git`: a project, or
+    /// `<project>.wiki` for its wiki. Resolved as `Gitlab::RepoPath.parse` does, the project
+    /// reading first; GitLab refuses a project path that clashes with another's wiki.
+    RepositoryPath(String),
     Nothing,
 }
 
@@ -67,6 +71,8 @@ pub struct GitAccessRecords {
     pub project: Option<Project>,
     /// The user's highest role on the project (direct, inherited, or personal-namespace owner).
     pub member_access: AccessLevel,
+    /// Whether a `RepositoryPath` named the project's wiki rather than its code.
+    pub repo_type: gl_model::RepoType,
     pub settings: Settings,
 }
 
@@ -209,14 +215,25 @@ impl Repository {
             ActorQuery::Username(name) => Some(keys::username(name)),
             ActorQuery::Nobody => None,
         };
-        let project_key = match project {
-            ProjectQuery::Id(id) => Some(keys::project(*id)),
-            ProjectQuery::FullPath(path) => Some(keys::route(path)),
-            ProjectQuery::Nothing => None,
+        let wiki_path = match project {
+            ProjectQuery::RepositoryPath(path) => path
+                .strip_suffix(gl_model::RepoType::Wiki.path_suffix())
+                .filter(|project_path| !project_path.is_empty()),
+            _ => None,
+        };
+        let project_keys: Vec<Key> = match project {
+            ProjectQuery::Id(id) => vec![keys::project(*id)],
+            ProjectQuery::FullPath(path) | ProjectQuery::RepositoryPath(path) => {
+                std::iter::once(path.as_str())
+                    .chain(wiki_path)
+                    .map(keys::route)
+                    .collect()
+            }
+            ProjectQuery::Nothing => Vec::new(),
         };
         let mut first_keys = vec![keys::settings()];
         first_keys.extend(actor_key.clone());
-        first_keys.extend(project_key.clone());
+        first_keys.extend(project_keys.iter().cloned());
         let first = self.store.get_many(&first_keys).await?;
         let settings = Self::settings_from(first[0].as_ref())?;
         let mut rest = first.into_iter().skip(1);
@@ -225,10 +242,21 @@ impl Repository {
         } else {
             None
         };
-        let project_item = if project_key.is_some() {
-            rest.next().flatten()
-        } else {
-            None
+        let project_route_item = |item: &Option<Item>| -> Result<bool, StoreError> {
+            Ok(match item {
+                Some(item) => item.decode::<Route>()?.source_type == RouteSource::Project,
+                None => false,
+            })
+        };
+        let project_items: Vec<Option<Item>> = rest.collect();
+        let mut repo_type = gl_model::RepoType::Project;
+        let project_item = match project_items.as_slice() {
+            [code, wiki] if !project_route_item(code)? && project_route_item(wiki)? => {
+                repo_type = gl_model::RepoType::Wiki;
+                wiki.clone()
+            }
+            [code, ..] => code.clone(),
+            [] => None,
         };
 
         let mut key = None;
@@ -257,7 +285,7 @@ impl Repository {
                 project_record = Some(found);
                 target
             }
-            (ProjectQuery::FullPath(_), Some(item)) => {
+            (ProjectQuery::FullPath(_) | ProjectQuery::RepositoryPath(_), Some(item)) => {
                 let route: Route = item.decode()?;
                 match route.source_type {
                     RouteSource::Project => (Some(route.source_id), route.namespace_ancestor_ids),
@@ -344,6 +372,7 @@ impl Repository {
             user,
             project: project_record,
             member_access,
+            repo_type,
             settings,
         })
     }
@@ -485,7 +514,7 @@ impl Repository {
                     _ => None,
                 }
             }
-            Some(ProjectQuery::Nothing) => None,
+            Some(ProjectQuery::Nothing | ProjectQuery::RepositoryPath(_)) => None,
         };
         let project = match project_id {
             Some(id) => self.get_one(keys::project(id)).await?,

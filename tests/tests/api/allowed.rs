@@ -11,6 +11,8 @@ const NOT_FOUND: &str =
     "The project you were looking for could not be found or you don't have permission to view it.";
 const PUSH_CODE: &str = "You are not allowed to push code to this project.";
 const DOWNLOAD: &str = "You are not allowed to download code from this project.";
+const WIKI_NOT_FOUND: &str = "The wiki you were looking for could not be found.";
+const WIKI_WRITE: &str = "You are not allowed to write to this project's wiki.";
 const ZERO: &str = "0000000000000000000000000000000000000000";
 const OLD: &str = "1111111111111111111111111111111111111111";
 const NEW: &str = "2222222222222222222222222222222222222222";
@@ -258,13 +260,66 @@ on_both_backends! {
         assert_eq!(response.status.as_u16(), 200, "{}", response.text);
         let bad = body(Who::User(2), "group/private", PUSH, "not a change line");
         app.shell_post("/api/v4/internal/allowed", &bad).await.assert(400, r#"{"error":"changes is invalid"}"#);
-        for gl_repository in ["project-x", "wiki-26", "project-", "snippet-1"] {
+        for gl_repository in ["project-x", "project-", "snippet-1", "project-26x", "group-10-wiki"] {
             let mut body = body(Who::User(2), "group/private", PULL, "_any");
             body["gl_repository"] = json!(gl_repository);
             assert_eq!(outcome(&app.shell_post("/api/v4/internal/allowed", &body).await), hidden(), "{gl_repository}");
         }
         app.shell_post_raw("/api/v4/internal/allowed", "application/json", "{".to_owned()).await
             .assert(400, r#"{"error":"message body does not match declared format"}"#);
+    }
+
+    async fn wikis_have_their_own_rules(app: TestApp) {
+        let private = "group/private.wiki";
+        let public = "/group/subgroup/public-proj.wiki.git";
+        let archived = "group/subgroup/archived.wiki";
+        let protected_main = format!("{OLD} {NEW} refs/heads/main\n");
+        let cases: Vec<(&str, Who, &str, &str, Outcome)> = vec![
+            ("developer pull", Who::User(2), private, PULL, Ok(())),
+            ("developer push, no ref rules", Who::User(2), private, PUSH, Ok(())),
+            ("guest reads the wiki", Who::User(4), private, PULL, Ok(())),
+            ("guest push", Who::User(4), private, PUSH, deny(WIKI_WRITE)),
+            ("reporter push", Who::User(5), private, PUSH, deny(WIKI_WRITE)),
+            ("admin push", Who::User(1), private, PUSH, Ok(())),
+            ("stranger", Who::User(8), private, PULL, Err((404, WIKI_NOT_FOUND.to_owned()))),
+            ("blocked first", Who::User(3), private, PULL, deny("Your account has been blocked.")),
+            ("no such project: the project message", Who::User(2), "group/nope.wiki", PULL, hidden()),
+            ("read deploy key, private wiki", Who::Key(3), private, PULL, deny("You are not allowed to download files from this wiki.")),
+            ("write deploy key has no user", Who::Key(7), private, PUSH, deny(WIKI_WRITE)),
+            ("read deploy key push", Who::Key(3), private, PUSH, deny("This deploy key does not have write access to this project.")),
+            ("deploy key, public wiki", Who::Key(3), public, PULL, Ok(())),
+            ("anonymous, public wiki", Who::User(999), public, PULL, Ok(())),
+            ("anonymous push", Who::User(999), public, PUSH, deny("You are not allowed to upload code for this project.")),
+            ("archived pull", Who::User(2), archived, PULL, Ok(())),
+            ("archived push", Who::User(2), archived, PUSH, deny("You can't push code to an archived project.")),
+        ];
+        for (case, who, project, action, expected) in cases {
+            let response = ask(&app, who, project, action, "_any").await;
+            assert_eq!(outcome(&response), expected, "{case}");
+        }
+        // Protected branches guard code, not wikis.
+        assert_eq!(outcome(&ask(&app, Who::User(2), private, PUSH, &protected_main).await), Ok(()));
+
+        let wiki_path = hashed_path(26).replace(".git", ".wiki.git");
+        let expected = format!(
+            concat!(
+                r#"{{"status":true,"gl_repository":"wiki-26","gl_project_path":"group/private.wiki","gl_project_id":26,"gl_root_namespace_id":10,"#,
+                r#""gl_id":"user-2","gl_username":"Alice","git_config_options":["uploadpack.allowFilter=true","uploadpack.allowAnySHA1InWant=true"],"#,
+                r#""gitaly":{{"repository":{{"storage_name":"default","relative_path":"{}","git_object_directory":"","git_alternate_object_directories":[],"#,
+                r#""gl_repository":"wiki-26","gl_project_path":"group/private.wiki"}},"address":"tcp://gitaly:8075","token":"gitaly-token","features":{{}}}},"#,
+                r#""gl_console_messages":[],"need_audit":false}}"#
+            ),
+            wiki_path
+        );
+        app.take_round_trips();
+        ask(&app, Who::User(2), "/group/private.wiki.git", PULL, "_any").await.assert(200, &expected);
+        assert_eq!(app.take_round_trips(), 2, "wiki pull by path");
+        // Gitaly names the wiki by gl_repository.
+        let mut by_id = body(Who::User(2), &format!("/var/opt/gitlab/git-data/repositories/{wiki_path}"), PULL, "_any");
+        by_id["gl_repository"] = json!("wiki-26");
+        app.shell_post("/api/v4/internal/allowed", &by_id).await.assert(200, &expected);
+        by_id["gl_repository"] = json!("wiki-999");
+        assert_eq!(outcome(&app.shell_post("/api/v4/internal/allowed", &by_id).await), Err((404, WIKI_NOT_FOUND.to_owned())));
     }
 
     async fn round_trips_within_budget(app: TestApp) {

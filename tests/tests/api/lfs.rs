@@ -25,6 +25,9 @@ on_both_backends! {
         assert_eq!(deploy["username"], "lfs+deploy-key-3");
         let by_user = app.shell_post(LFS, &json!({"project": "group/private", "user_id": "2"})).await.json();
         assert_eq!(by_user["username"], "Alice");
+        // A wiki's LFS objects live under the wiki's own clone URL.
+        let wiki = app.shell_post(LFS, &json!({"project": "/group/private.wiki.git", "key_id": "2"})).await.json();
+        assert_eq!(wiki["repository_http_path"], "https://gitlab.example.com:8443/group/private.wiki.git");
     }
 
     async fn lfs_errors_in_gitlab_order(app: TestApp) {
