@@ -238,6 +238,14 @@ pub async fn scan_result(
             .ok_or(ApiError::InvalidParam("uuids"))?,
         Some(_) => return Err(ApiError::InvalidParam("uuids")),
     };
+    // Finding UUIDs are compared as UUIDs (GitLab's column is `uuid`): case does not matter,
+    // and a string that is no UUID names no finding, so it is not kept (which also bounds
+    // the size of what is stored per UUID).
+    let uuids: Vec<String> = uuids
+        .iter()
+        .filter_map(|text| uuid::Uuid::parse_str(text).ok())
+        .map(|uuid| uuid.hyphenated().to_string())
+        .collect();
     state
         .repo
         .record_starboard_scan(agent.agent.id, &uuids)

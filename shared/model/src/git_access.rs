@@ -269,10 +269,17 @@ pub fn check(request: &Request<'_>, force_pushes: &[ForcePush]) -> Result<Grante
     }
 
     if command.is_download() && wiki {
-        // `download_wiki_code` comes with `read_wiki`: any role, or whoever may read the
-        // project. A deploy key has no user, so only a public wiki is open to it.
-        let can_download = project.visibility == Visibility::Public
-            || (!is_deploy_actor(request) && user_can_read(request, project));
+        // `download_wiki_code`: Planners, Reporters and up, and whoever may read a public or
+        // internal project (`public_access`); not Guests of a private one. A deploy key
+        // linked to the project reads its wiki as it reads its code.
+        let level = role(request);
+        let can_download = deploy_link.is_some()
+            || project.visibility == Visibility::Public
+            || (!is_deploy_actor(request)
+                && request.actor.user.is_some()
+                && (level >= AccessLevel::Reporter
+                    || level == AccessLevel::Planner
+                    || project.visibility == Visibility::Internal));
         if !can_download {
             return Err(forbidden(WIKI_DOWNLOAD));
         }
@@ -311,11 +318,22 @@ pub fn check(request: &Request<'_>, force_pushes: &[ForcePush]) -> Result<Grante
         ));
     };
     if wiki {
-        // `GitAccessWiki#check_change_access!`: `create_wiki` (Developer and up) replaces
-        // every per-ref rule; a deploy key has no user, so it never has it.
-        return match pusher {
-            Pusher::User(level) if level >= AccessLevel::Developer => Ok(granted),
-            _ => Err(forbidden(WIKI_WRITE)),
+        // `GitAccessWiki#check_change_access!`: `create_wiki` (Planner, Developer and up)
+        // replaces every per-ref rule. A deploy key asks through `DeployKeyAccess`, that is
+        // with its creator's rights, and only while the creator may use Git.
+        let creator_active = request
+            .actor
+            .user
+            .is_some_and(|creator| creator.state == UserState::Active);
+        let level = match pusher {
+            Pusher::User(level) => level,
+            Pusher::DeployKey if creator_active => role(request),
+            Pusher::DeployKey => AccessLevel::NoAccess,
+        };
+        return if level >= AccessLevel::Developer || level == AccessLevel::Planner {
+            Ok(granted)
+        } else {
+            Err(forbidden(WIKI_WRITE))
         };
     }
     let can_push_code = match pusher {

@@ -109,8 +109,9 @@ pub const REFERENCE_COUNTER_TTL_SECONDS: i64 = 600;
 const REPORTED_AT: &str = "reported_at_us";
 const SCANNED_AT: &str = "scanned_at_us";
 const SCAN_PARTS: &str = "parts";
-/// Kept UUIDs per scan item: 8,000 of 36 bytes stay far below DynamoDB's 400 KB item limit,
-/// and a 4 MiB request body fits in fewer parts than a transaction's 100 items.
+/// Kept UUIDs per scan item: 8,000 of 36 bytes (callers keep only hyphenated UUIDs) stay
+/// below DynamoDB's 400 KB item limit, and a 4 MiB request body fits in fewer parts than a
+/// transaction's 100 items.
 const SCAN_UUIDS_PER_PART: usize = 8_000;
 const REFERENCE_COUNT: &str = "count";
 
@@ -609,7 +610,8 @@ impl Repository {
             .await
     }
 
-    /// Records an agent's `scan_result`: the UUIDs it still sees, replacing the previous scan in
+    /// Records an agent's `scan_result`: the finding UUIDs (hyphenated, 36 bytes each) it still
+    /// sees, replacing the previous scan in
     /// one transaction. Resolution is not written onto each finding (that would need the
     /// findings read first, a third round trip); a finding reported before this scan and absent
     /// from it reads as resolved, which is what GitLab's batch update leaves behind. A finding

@@ -13,6 +13,7 @@ const PUSH_CODE: &str = "You are not allowed to push code to this project.";
 const DOWNLOAD: &str = "You are not allowed to download code from this project.";
 const WIKI_NOT_FOUND: &str = "The wiki you were looking for could not be found.";
 const WIKI_WRITE: &str = "You are not allowed to write to this project's wiki.";
+const WIKI_DOWNLOAD: &str = "You are not allowed to download files from this wiki.";
 const ZERO: &str = "0000000000000000000000000000000000000000";
 const OLD: &str = "1111111111111111111111111111111111111111";
 const NEW: &str = "2222222222222222222222222222222222222222";
@@ -71,6 +72,10 @@ fn deny(message: &str) -> Outcome {
 
 fn hidden() -> Outcome {
     Err((404, NOT_FOUND.to_owned()))
+}
+
+fn hidden_wiki() -> Outcome {
+    Err((404, WIKI_NOT_FOUND.to_owned()))
 }
 
 on_both_backends! {
@@ -277,15 +282,21 @@ on_both_backends! {
         let cases: Vec<(&str, Who, &str, &str, Outcome)> = vec![
             ("developer pull", Who::User(2), private, PULL, Ok(())),
             ("developer push, no ref rules", Who::User(2), private, PUSH, Ok(())),
-            ("guest reads the wiki", Who::User(4), private, PULL, Ok(())),
+            ("guest of a private project", Who::User(4), private, PULL, deny(WIKI_DOWNLOAD)),
             ("guest push", Who::User(4), private, PUSH, deny(WIKI_WRITE)),
+            ("planner pull", Who::User(11), private, PULL, Ok(())),
+            ("planner push", Who::User(11), private, PUSH, Ok(())),
+            ("reporter pull", Who::User(5), private, PULL, Ok(())),
             ("reporter push", Who::User(5), private, PUSH, deny(WIKI_WRITE)),
             ("admin push", Who::User(1), private, PUSH, Ok(())),
-            ("stranger", Who::User(8), private, PULL, Err((404, WIKI_NOT_FOUND.to_owned()))),
+            ("stranger", Who::User(8), private, PULL, hidden_wiki()),
             ("blocked first", Who::User(3), private, PULL, deny("Your account has been blocked.")),
             ("no such project: the project message", Who::User(2), "group/nope.wiki", PULL, hidden()),
-            ("read deploy key, private wiki", Who::Key(3), private, PULL, deny("You are not allowed to download files from this wiki.")),
-            ("write deploy key has no user", Who::Key(7), private, PUSH, deny(WIKI_WRITE)),
+            ("linked deploy key reads the wiki", Who::Key(3), private, PULL, Ok(())),
+            ("write deploy key pushes with its creator's rights", Who::Key(7), private, PUSH, Ok(())),
+            ("deploy key, unlinked internal wiki", Who::Key(3), "group/internal-proj.wiki", PULL, hidden_wiki()),
+            ("internal wiki, stranger pull", Who::User(8), "group/internal-proj.wiki", PULL, Ok(())),
+            ("internal wiki, stranger push", Who::User(8), "group/internal-proj.wiki", PUSH, deny(WIKI_WRITE)),
             ("read deploy key push", Who::Key(3), private, PUSH, deny("This deploy key does not have write access to this project.")),
             ("deploy key, public wiki", Who::Key(3), public, PULL, Ok(())),
             ("anonymous, public wiki", Who::User(999), public, PULL, Ok(())),
@@ -319,7 +330,7 @@ on_both_backends! {
         by_id["gl_repository"] = json!("wiki-26");
         app.shell_post("/api/v4/internal/allowed", &by_id).await.assert(200, &expected);
         by_id["gl_repository"] = json!("wiki-999");
-        assert_eq!(outcome(&app.shell_post("/api/v4/internal/allowed", &by_id).await), Err((404, WIKI_NOT_FOUND.to_owned())));
+        assert_eq!(outcome(&app.shell_post("/api/v4/internal/allowed", &by_id).await), hidden_wiki());
     }
 
     async fn round_trips_within_budget(app: TestApp) {

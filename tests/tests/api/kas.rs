@@ -300,9 +300,13 @@ on_both_backends! {
             let response = send(&app, Method::PUT, "/modules/starboard_vulnerability", vulnerability(cve)).await;
             reported.push(response.json()["uuid"].as_str().unwrap().to_owned());
         }
-        // 16,000 UUIDs that sort first push the two reported ones into the scan's third item.
-        let mut uuids: Vec<String> = (0..16_000).map(|i| format!("!{i:08}")).collect();
-        uuids.extend(reported.iter().cloned());
+        // 16,000 UUIDs that sort first push the two reported ones into the scan's third item;
+        // the reported ones are sent upper-cased (UUIDs compare as UUIDs), and strings that are
+        // no UUID are dropped.
+        assert!(reported.iter().all(|uuid| !uuid.starts_with("00000000")));
+        let mut uuids: Vec<String> = (0..16_000).map(|i| format!("00000000-0000-0000-0000-{i:012}")).collect();
+        uuids.extend(reported.iter().map(|uuid| uuid.to_uppercase()));
+        uuids.push("not-a-uuid".to_owned());
         app.take_round_trips();
         send(&app, Method::POST, "/modules/starboard_vulnerability/scan_result", json!({"uuids": uuids})).await
             .assert(200, "200");
@@ -311,7 +315,7 @@ on_both_backends! {
         assert_eq!(findings.len(), 2);
         assert!(findings.iter().all(|f| f["state"] == "detected"), "{findings:?}");
         // A smaller scan replaces it; the larger scan's later items no longer count.
-        send(&app, Method::POST, "/modules/starboard_vulnerability/scan_result", json!({"uuids": ["!00000001"]})).await
+        send(&app, Method::POST, "/modules/starboard_vulnerability/scan_result", json!({"uuids": ["00000000-0000-0000-0000-000000000001"]})).await
             .assert(200, "200");
         let findings = app.repo.starboard_findings(7).await.unwrap();
         assert!(findings.iter().all(|f| f["state"] == "resolved"), "{findings:?}");
