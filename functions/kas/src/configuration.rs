@@ -6,10 +6,11 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use gl_http::{ApiError, AppState, KasRequest, Params};
+use gl_store::repo::UserAccessRequest;
 
 /// `agent_id` (integer) and `agent_config` (JSON object) are required; an unknown agent is the
-/// record-not-found 404. The configuration is kept: its `ci_access`/`user_access` grants decide
-/// `project_info` for projects other than the agent's own.
+/// record-not-found 404. The configuration is kept, and its `user_access` grants refreshed for
+/// `authorize_proxy_user`.
 pub async fn agent_configuration(
     _: KasRequest,
     State(state): State<AppState>,
@@ -48,15 +49,49 @@ pub async fn agent_configuration(
             "validated parameters vanished".to_owned(),
         ));
     };
-    if state.repo.agent_by_id(agent_id).await?.is_none() {
+    let user_access = user_access_request(&config);
+    if !state
+        .repo
+        .refresh_agent_configuration(agent_id, &config, user_access)
+        .await?
+    {
         return Err(ApiError::Custom {
             status: StatusCode::NOT_FOUND,
             body: json!({"message": "404 Not found"}),
         });
     }
-    state
-        .repo
-        .store_agent_configuration(agent_id, &config)
-        .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `UserAccess::RefreshService#extract_config_entries`: the first 100 `projects` and `groups`
+/// entries of `user_access`, by their `id` (a full path, compared case-insensitively), and the
+/// `access_as` slice of `user_access`.
+fn user_access_request(config: &Value) -> UserAccessRequest {
+    /// `CiAccess::RefreshService::AUTHORIZED_ENTITY_LIMIT`.
+    const AUTHORIZED_ENTITY_LIMIT: usize = 100;
+    let user_access = &config["user_access"];
+    let paths = |entity: &str| -> Vec<String> {
+        let mut paths: Vec<String> = Vec::new();
+        let entries = user_access[entity]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        for entry in entries.iter().take(AUTHORIZED_ENTITY_LIMIT) {
+            if let Some(path) = entry["id"].as_str().map(str::to_lowercase)
+                && !paths.contains(&path)
+            {
+                paths.push(path);
+            }
+        }
+        paths
+    };
+    let mut slice = serde_json::Map::new();
+    if let Some(access_as) = user_access.as_object().and_then(|u| u.get("access_as")) {
+        slice.insert("access_as".to_owned(), access_as.clone());
+    }
+    UserAccessRequest {
+        config: slice,
+        project_paths: paths("projects"),
+        group_paths: paths("groups"),
+    }
 }

@@ -10,6 +10,7 @@ mod configuration;
 mod info;
 mod metrics;
 mod policies;
+mod proxy;
 mod starboard;
 
 pub fn router(state: AppState) -> Router {
@@ -41,6 +42,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v4/internal/kubernetes/agent_configuration",
             post(configuration::agent_configuration),
+        )
+        .route(
+            "/api/v4/internal/kubernetes/authorize_proxy_user",
+            post(proxy::authorize_proxy_user),
         )
         .route(
             "/api/v4/internal/kubernetes/modules/starboard_vulnerability",

@@ -59,12 +59,7 @@ where
             .personal_access_token_by_digest(&gl_auth::token_digest(&token))
             .await?
             .ok_or(ApiError::Unauthorized)?;
-        let today = chrono::Utc::now().date_naive().to_string();
-        let expired = stored
-            .expires_at
-            .as_deref()
-            .is_some_and(|date| date <= today.as_str());
-        if stored.revoked || expired {
+        if stored.revoked || stored.expired(chrono::Utc::now()) {
             return Err(ApiError::Unauthorized);
         }
         if !stored.scopes.iter().any(|scope| scope == "api") {

@@ -275,6 +275,42 @@ pub struct Agent {
     #[serde(default)]
     pub revoked: bool,
     pub created_at: String,
+    /// The root namespace of the agent's project: `user_access` grants only reach projects
+    /// and groups under it (`UserAccess::RefreshService`).
+    #[serde(default)]
+    pub root_namespace_id: Option<NamespaceId>,
+}
+
+/// An agent's `user_access` configuration as GitLab keeps it after KAS reports it: the
+/// `access_as` part (`UserAccess::RefreshService#user_access_as`), and the projects and groups
+/// it names that exist under the agent's root namespace, each with its namespace chain so that
+/// a user's role on them is one read away.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UserAccessGrants {
+    /// `{"access_as": ...}` when configured, `{}` when not: GitLab stores this slice.
+    pub config: serde_json::Map<String, serde_json::Value>,
+    pub projects: Vec<GrantTarget>,
+    pub groups: Vec<GrantTarget>,
+}
+
+impl UserAccessGrants {
+    /// GitLab's `agent.user_access_config`: present only while some grant row exists.
+    pub fn user_access_config(&self) -> Option<&serde_json::Map<String, serde_json::Value>> {
+        if self.projects.is_empty() && self.groups.is_empty() {
+            None
+        } else {
+            Some(&self.config)
+        }
+    }
+}
+
+/// A project or group named by a `user_access` grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantTarget {
+    pub id: i64,
+    /// For a project its namespace and that namespace's ancestors; for a group the group and
+    /// its ancestors. Nearest first, the root last.
+    pub namespace_ancestor_ids: Vec<NamespaceId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -287,6 +323,16 @@ pub struct PersonalAccessToken {
     pub expires_at: Option<String>,
     pub revoked: bool,
     pub created_at: String,
+}
+
+impl PersonalAccessToken {
+    /// `PersonalAccessToken#expired?`: a token dies at the start of its `expires_at` day (UTC).
+    pub fn expired(&self, now: DateTime<Utc>) -> bool {
+        let today = now.date_naive().to_string();
+        self.expires_at
+            .as_deref()
+            .is_some_and(|date| date <= today.as_str())
+    }
 }
 
 /// Where a SCIM token is valid: one top-level group, or the whole instance.

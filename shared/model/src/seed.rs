@@ -592,6 +592,11 @@ impl SeedFile {
             if agent.token.is_empty() {
                 return Err(err(&record, "token", "must not be empty"));
             }
+            let root_namespace_id = world
+                .projects
+                .iter()
+                .find(|project| project.id == agent.project_id)
+                .map(Project::root_namespace_id);
             world.agents.push(Agent {
                 id: agent.id,
                 name: agent.name,
@@ -599,6 +604,7 @@ impl SeedFile {
                 token_digest: digest(&agent.token),
                 revoked: agent.revoked,
                 created_at: now.to_owned(),
+                root_namespace_id,
             });
         }
 

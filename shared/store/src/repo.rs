@@ -16,8 +16,8 @@ use crate::{Condition, Item, Key, Store, StoreError, WriteOp, keys};
 pub struct Route {
     pub source_type: RouteSource,
     pub source_id: i64,
-    /// For projects: the namespace chain, so memberships can be read in the same round trip
-    /// as the project itself.
+    /// For projects the namespace chain, for groups the group and its ancestors (empty for a
+    /// personal namespace): memberships can then be read in the same round trip as the record.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub namespace_ancestor_ids: Vec<i64>,
 }
@@ -61,6 +61,15 @@ pub enum ProjectQuery {
     /// reading first; GitLab refuses a project path that clashes with another's wiki.
     RepositoryPath(String),
     Nothing,
+}
+
+/// What an agent configuration's `user_access` names, as KAS reported it: the `access_as`
+/// slice GitLab keeps, and the project and group full paths (at most 100 of each).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserAccessRequest {
+    pub config: serde_json::Map<String, serde_json::Value>,
+    pub project_paths: Vec<String>,
+    pub group_paths: Vec<String>,
 }
 
 /// Everything a git access decision reads, loaded in two round trips whatever the request.
@@ -118,6 +127,36 @@ const REFERENCE_COUNT: &str = "count";
 #[derive(Clone)]
 pub struct Repository {
     store: Arc<dyn Store>,
+}
+
+/// The role a membership item gives `user_id`: a member's level, or Owner for the owner of a
+/// personal namespace (GitLab's project authorizations count the namespace owner as Owner).
+fn membership_level(key: &Key, item: &Item, user_id: UserId) -> Result<AccessLevel, StoreError> {
+    if key.sk == "USERNS" {
+        let namespace: UserNamespace = item.decode()?;
+        Ok(if namespace.user_id == user_id {
+            AccessLevel::Owner
+        } else {
+            AccessLevel::NoAccess
+        })
+    } else {
+        Ok(item.decode::<Member>()?.access_level)
+    }
+}
+
+/// The items whose memberships give a user a role on a project: the project's own, each
+/// ancestor namespace's, and the personal namespace it may sit in.
+fn project_membership_keys(project_id: ProjectId, ancestors: &[i64], user_id: UserId) -> Vec<Key> {
+    let mut found = vec![keys::project_member(project_id, user_id)];
+    found.extend(
+        ancestors
+            .iter()
+            .map(|ancestor| keys::namespace_member(*ancestor, user_id)),
+    );
+    if let Some(namespace) = ancestors.first() {
+        found.push(keys::user_namespace(*namespace));
+    }
+    found
 }
 
 impl Repository {
@@ -309,13 +348,7 @@ impl Repository {
         }
         let membership_start = second_keys.len();
         if let (Some(uid), Some(pid)) = (user_id, project_id) {
-            second_keys.push(keys::project_member(pid, uid));
-            for ancestor in &ancestors {
-                second_keys.push(keys::namespace_member(*ancestor, uid));
-            }
-            if let Some(namespace) = ancestors.first() {
-                second_keys.push(keys::user_namespace(*namespace));
-            }
+            second_keys.extend(project_membership_keys(pid, &ancestors, uid));
         }
         let identifier = match (actor, &key) {
             (ActorQuery::KeyId(_), Some(key)) => Some(format!("key-{}", key.id)),
@@ -355,15 +388,9 @@ impl Repository {
                 .zip(&second[membership_start..])
             {
                 let Some(item) = item else { continue };
-                let level = if item_key.sk == "USERNS" {
-                    let namespace: UserNamespace = item.decode()?;
-                    if Some(namespace.user_id) == user_id {
-                        AccessLevel::Owner
-                    } else {
-                        AccessLevel::NoAccess
-                    }
-                } else {
-                    item.decode::<Member>()?.access_level
+                let level = match user_id {
+                    Some(user_id) => membership_level(item_key, item, user_id)?,
+                    None => AccessLevel::NoAccess,
                 };
                 member_access = member_access.max(level);
             }
@@ -568,18 +595,154 @@ impl Repository {
             .unwrap_or_default())
     }
 
-    pub async fn store_agent_configuration(
+    /// Keeps the configuration KAS reports and refreshes the agent's `user_access` grants from
+    /// it, as `UserAccess::RefreshService` does: the named projects and groups that exist
+    /// under the agent's root namespace (groups only when that root is a group). Round 1 reads
+    /// the agent and every named route; round 2 writes. `false` when there is no such agent.
+    pub async fn refresh_agent_configuration(
         &self,
         agent_id: i64,
         config: &serde_json::Value,
-    ) -> Result<(), StoreError> {
-        let record = serde_json::json!({"agent_id": agent_id, "agent_config": config, "updated_at": gl_model::gitlab_timestamp(chrono::Utc::now())});
+        user_access: UserAccessRequest,
+    ) -> Result<bool, StoreError> {
+        let mut wanted = vec![keys::agent(agent_id)];
+        wanted.extend(
+            user_access
+                .project_paths
+                .iter()
+                .map(|path| keys::route(path)),
+        );
+        wanted.extend(user_access.group_paths.iter().map(|path| keys::route(path)));
+        let found = self.store.get_many(&wanted).await?;
+        let Some(agent) = found[0]
+            .as_ref()
+            .map(Item::decode::<gl_model::Agent>)
+            .transpose()?
+        else {
+            return Ok(false);
+        };
+        let routes: Vec<Option<Route>> = found[1..]
+            .iter()
+            .map(|item| item.as_ref().map(Item::decode::<Route>).transpose())
+            .collect::<Result<_, _>>()?;
+        let (project_routes, group_routes) = routes.split_at(user_access.project_paths.len());
+        let under_root = |route: &Route, source_type: RouteSource| {
+            route.source_type == source_type
+                && agent.root_namespace_id.is_some()
+                && route.namespace_ancestor_ids.last().copied() == agent.root_namespace_id
+        };
+        let targets = |routes: &[Option<Route>], source_type: RouteSource| {
+            let mut targets: Vec<gl_model::GrantTarget> = Vec::new();
+            for route in routes.iter().flatten() {
+                if under_root(route, source_type)
+                    && !targets.iter().any(|t| t.id == route.source_id)
+                {
+                    targets.push(gl_model::GrantTarget {
+                        id: route.source_id,
+                        namespace_ancestor_ids: route.namespace_ancestor_ids.clone(),
+                    });
+                }
+            }
+            targets
+        };
+        let grants = gl_model::UserAccessGrants {
+            config: user_access.config,
+            projects: targets(project_routes, RouteSource::Project),
+            // Only group routes carry a chain, so a personal namespace is never a group grant,
+            // and a group under the root means the root is a group.
+            groups: targets(group_routes, RouteSource::Namespace),
+        };
+        let record = serde_json::json!({
+            "agent_id": agent_id,
+            "agent_config": config,
+            "user_access": grants,
+            "updated_at": gl_model::gitlab_timestamp(chrono::Utc::now()),
+        });
         self.store
             .write(vec![WriteOp::Put {
                 item: Item::new(keys::agent_configuration(agent_id), &record),
                 condition: Condition::None,
             }])
-            .await
+            .await?;
+        Ok(true)
+    }
+
+    /// Round 1 of `authorize_proxy_user`: the personal access token by digest (when one was
+    /// given), the agent, and the agent's `user_access` grants.
+    pub async fn proxy_user_credentials(
+        &self,
+        token_digest: Option<&str>,
+        agent_id: i64,
+    ) -> Result<
+        (
+            Option<PersonalAccessToken>,
+            Option<gl_model::Agent>,
+            gl_model::UserAccessGrants,
+        ),
+        StoreError,
+    > {
+        let mut wanted = vec![keys::agent(agent_id), keys::agent_configuration(agent_id)];
+        wanted.extend(token_digest.map(keys::personal_access_token_digest));
+        let found = self.store.get_many(&wanted).await?;
+        let agent = found[0].as_ref().map(Item::decode).transpose()?;
+        let grants = match found[1]
+            .as_ref()
+            .and_then(|item| item.attrs.get("user_access"))
+        {
+            Some(grants) => serde_json::from_value(grants.clone()).map_err(|err| {
+                StoreError::Corrupt(format!("agent {agent_id} user_access: {err}"))
+            })?,
+            None => gl_model::UserAccessGrants::default(),
+        };
+        let token = match found.get(2) {
+            Some(item) => item.as_ref().map(Item::decode).transpose()?,
+            None => None,
+        };
+        Ok((token, agent, grants))
+    }
+
+    /// Round 2 of `authorize_proxy_user`: the user, and their role on each granted project
+    /// and group (in the grants' order), memberships inherited down the namespace chain.
+    pub async fn proxy_user_roles(
+        &self,
+        user_id: UserId,
+        grants: &gl_model::UserAccessGrants,
+    ) -> Result<(Option<User>, Vec<AccessLevel>, Vec<AccessLevel>), StoreError> {
+        let mut wanted = vec![keys::user(user_id)];
+        let mut spans = Vec::new();
+        for project in &grants.projects {
+            let start = wanted.len();
+            wanted.extend(project_membership_keys(
+                project.id,
+                &project.namespace_ancestor_ids,
+                user_id,
+            ));
+            spans.push(start..wanted.len());
+        }
+        for group in &grants.groups {
+            let start = wanted.len();
+            wanted.extend(
+                group
+                    .namespace_ancestor_ids
+                    .iter()
+                    .map(|ancestor| keys::namespace_member(*ancestor, user_id)),
+            );
+            spans.push(start..wanted.len());
+        }
+        let found = self.store.get_many(&wanted).await?;
+        let user = found[0].as_ref().map(Item::decode).transpose()?;
+        let mut roles = Vec::with_capacity(spans.len());
+        for span in spans {
+            let mut role = AccessLevel::NoAccess;
+            for (key, item) in wanted[span.clone()].iter().zip(&found[span]) {
+                if let Some(item) = item {
+                    role = role.max(membership_level(key, item, user_id)?);
+                }
+            }
+            roles.push(role);
+        }
+        let group_roles = roles.split_off(grants.projects.len());
+        Ok((user, roles, group_roles))
     }
 
     pub async fn agent_configuration(
@@ -849,7 +1012,7 @@ impl Repository {
                         &Route {
                             source_type: RouteSource::Namespace,
                             source_id: group.id,
-                            namespace_ancestor_ids: Vec::new(),
+                            namespace_ancestor_ids: group.ancestor_ids.clone(),
                         },
                     )),
                 ],

@@ -362,3 +362,154 @@ on_both_backends! {
         assert_eq!(app.take_round_trips(), 2);
     }
 }
+
+/// A personal access token made the way GitLab Shell makes one, for `user_id`.
+async fn pat(app: &TestApp, user_id: i64, scopes: Value) -> String {
+    let created = app
+        .shell_post(
+            "/api/v4/internal/personal_access_token",
+            &json!({"user_id": user_id, "name": "kube", "scopes": scopes}),
+        )
+        .await
+        .json();
+    created["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{created}"))
+        .to_owned()
+}
+
+/// A token stored directly, for states the API cannot produce (expired, revoked).
+async fn stored_pat(app: &TestApp, plaintext: &str, user_id: i64, expires_at: &str, revoked: bool) {
+    use gl_store::{Condition, Item, WriteOp, keys};
+    let digest = gl_auth::token_digest(plaintext);
+    let token = json!({"id": 900, "user_id": user_id, "name": "old", "token_digest": digest, "scopes": ["k8s_proxy"],
+                       "expires_at": expires_at, "revoked": revoked, "created_at": "2024-01-01T00:00:00.000Z"});
+    let item = Item::new(keys::personal_access_token_digest(&digest), &token);
+    app.repo
+        .store()
+        .write(vec![WriteOp::Put {
+            item,
+            condition: Condition::None,
+        }])
+        .await
+        .unwrap();
+}
+
+async fn configure(app: &TestApp, agent_id: i64, user_access: Value) {
+    let body = json!({"agent_id": agent_id, "agent_config": {"user_access": user_access}});
+    let response = app
+        .send(kas_request(
+            Method::POST,
+            &format!("{BASE}/agent_configuration"),
+            &kas_jwt(),
+            None,
+            Some(&body),
+        ))
+        .await;
+    assert_eq!(response.status.as_u16(), 204, "{}", response.text);
+}
+
+/// `authorize_proxy_user` as KAS sends it: JWT only, protojson body.
+async fn authorize(app: &TestApp, body: Value) -> TestResponse {
+    app.send(kas_request(
+        Method::POST,
+        &format!("{BASE}/authorize_proxy_user"),
+        &kas_jwt(),
+        None,
+        Some(&body),
+    ))
+    .await
+}
+
+on_both_backends! {
+    async fn proxy_users_authorized_by_user_access(app: TestApp) {
+        configure(&app, 7, json!({
+            "access_as": {"agent": {}},
+            // alice/dotfiles is outside the agent's root namespace, nope/x does not exist.
+            "projects": [{"id": "group/private"}, {"id": "alice/dotfiles"}, {"id": "nope/x"}],
+            "groups": [{"id": "Group/SubGroup"}],
+        })).await;
+        let request = |token: &str| json!({"agent_id": 7, "access_type": "personal_access_token", "access_key": token});
+
+        let alice = pat(&app, 2, json!(["k8s_proxy"])).await;
+        app.take_round_trips();
+        authorize(&app, request(&alice)).await.assert(
+            201,
+            r#"{"agent":{"id":7,"config_project":{"id":26}},"user":{"id":2,"username":"Alice"},"access_as":{"agent":{}}}"#,
+        );
+        assert_eq!(app.take_round_trips(), 2);
+        // Developer or more on a granted project or group, directly or inherited.
+        for (user, expected) in [(7, 201), (6, 201), (1, 201), (5, 403), (11, 403), (4, 403), (8, 403)] {
+            let token = pat(&app, user, json!(["k8s_proxy"])).await;
+            let response = authorize(&app, request(&token)).await;
+            assert_eq!(response.status.as_u16(), expected, "user {user}: {}", response.text);
+            if expected == 403 {
+                response.assert(403, r#"{"message":"You must be a member of `projects` or `groups` under the `user_access` keyword."}"#);
+            }
+        }
+        // A personal project's owner is no member of a grant under another root.
+        let owner = pat(&app, 2, json!(["k8s_proxy", "api"])).await;
+        configure(&app, 7, json!({"access_as": {"agent": {}}, "projects": [{"id": "alice/dotfiles"}]})).await;
+        authorize(&app, request(&owner)).await
+            .assert(403, r#"{"message":"`user_access` keyword is not found in agent config file."}"#);
+
+        for (user_access, message) in [
+            (json!({"projects": [{"id": "group/private"}]}), "`user_access` keyword is not found in agent config file."),
+            (json!({"access_as": {}, "projects": [{"id": "group/private"}]}), "`access_as` is not found under the `user_access` keyword."),
+            (json!({"access_as": {"agent": {}, "user": {}}, "groups": [{"id": "group"}]}), "`access_as` must exist only once under the `user_access` keyword."),
+            (json!({"access_as": {"user": {}}, "groups": [{"id": "group"}]}), "403 Forbidden"),
+        ] {
+            configure(&app, 7, user_access).await;
+            authorize(&app, request(&alice)).await.assert(403, &json!({"message": message}).to_string());
+        }
+        // An agent that never reported a configuration has no grants.
+        authorize(&app, json!({"agent_id": 8, "access_type": "personal_access_token", "access_key": alice})).await
+            .assert(403, r#"{"message":"`user_access` keyword is not found in agent config file."}"#);
+    }
+
+    async fn proxy_user_credentials_and_parameters(app: TestApp) {
+        configure(&app, 7, json!({"access_as": {"agent": {}}, "groups": [{"id": "group"}]})).await;
+        let request = |token: &str| json!({"agent_id": 7, "access_type": "personal_access_token", "access_key": token});
+        let alice = pat(&app, 2, json!(["k8s_proxy"])).await;
+        authorize(&app, request(&alice)).await.assert(403, r#"{"message":"You must be a member of `projects` or `groups` under the `user_access` keyword."}"#);
+
+        let api_only = pat(&app, 2, json!(["api"])).await;
+        authorize(&app, request(&api_only)).await.assert(
+            403,
+            r#"{"error":"insufficient_scope","error_description":"The request requires higher privileges than provided by the access token.","scope":"k8s_proxy"}"#,
+        );
+        stored_pat(&app, "expired-k8s-token", 2, "2020-01-01", false).await;
+        authorize(&app, request("expired-k8s-token")).await
+            .assert(401, r#"{"error":"invalid_token","error_description":"Token has expired."}"#);
+        stored_pat(&app, "revoked-k8s-token", 2, "2099-01-01", true).await;
+        authorize(&app, request("revoked-k8s-token")).await
+            .assert(401, r#"{"error":"invalid_token","error_description":"Token has been revoked."}"#);
+        for unknown in ["no-such-token", ""] {
+            authorize(&app, request(unknown)).await
+                .assert(400, r#"{"message":"400 Bad request - Unable to get user from request data"}"#);
+        }
+        // The user comes before the agent.
+        let mia = pat(&app, 6, json!(["k8s_proxy"])).await;
+        authorize(&app, json!({"agent_id": 999, "access_type": "personal_access_token", "access_key": mia})).await
+            .assert(404, r#"{"message":"404 Not found"}"#);
+        authorize(&app, json!({"agent_id": 999, "access_type": "personal_access_token", "access_key": "no-such-token"})).await
+            .assert(400, r#"{"message":"400 Bad request - Unable to get user from request data"}"#);
+        // A blocked user's token opens nothing.
+        stored_pat(&app, "blocked-k8s-token", 3, "2099-01-01", false).await;
+        authorize(&app, request("blocked-k8s-token")).await.assert(401, UNAUTHORIZED);
+
+        // Session cookies are GitLab web sessions, which this service never holds.
+        authorize(&app, json!({"agent_id": 7, "access_type": "session_cookie", "access_key": "cookie", "csrf_token": "csrf"})).await
+            .assert(400, r#"{"message":"400 Bad request - Invalid access_key"}"#);
+        authorize(&app, json!({"agent_id": 7, "access_type": "session_cookie", "access_key": "cookie"})).await
+            .assert(400, r#"{"error":"csrf_token is missing"}"#);
+        authorize(&app, json!({})).await
+            .assert(400, r#"{"error":"agent_id is missing, access_type is missing, access_key is missing"}"#);
+        authorize(&app, json!({"agent_id": "x", "access_type": "oidc_id_token", "access_key": "k"})).await
+            .assert(400, r#"{"error":"agent_id is invalid, access_type does not have a valid value"}"#);
+        // KAS's JWT is required; no agent token is.
+        let body = request(&mia);
+        app.send(kas_request(Method::POST, &format!("{BASE}/authorize_proxy_user"), "", None, Some(&body))).await
+            .assert(401, INVALID_JWT);
+    }
+}

@@ -1,0 +1,229 @@
+//! `POST /internal/kubernetes/authorize_proxy_user`: KAS asks whether a user may reach an
+//! agent's cluster through its Kubernetes API proxy (`user_access` in the agent's
+//! configuration), authenticated by a personal access token with the `k8s_proxy` scope.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use gl_http::{ApiError, AppState, KasRequest, Params};
+use gl_model::{AccessLevel, UserState};
+
+/// `Gitlab::Auth::K8S_PROXY_SCOPE`.
+const K8S_PROXY_SCOPE: &str = "k8s_proxy";
+
+#[derive(Debug, Serialize)]
+pub struct Authorized {
+    agent: AuthorizedAgent,
+    user: AuthorizedUser,
+    access_as: Value,
+}
+
+#[derive(Debug, Serialize)]
+struct AuthorizedAgent {
+    id: i64,
+    config_project: ConfigProject,
+}
+
+#[derive(Debug, Serialize)]
+struct ConfigProject {
+    id: i64,
+}
+
+#[derive(Debug, Serialize)]
+struct AuthorizedUser {
+    id: i64,
+    username: String,
+}
+
+enum AccessType {
+    SessionCookie,
+    PersonalAccessToken,
+}
+
+/// Grape's declared parameters: `agent_id` (integer), `access_type` (one of two values),
+/// `access_key`, and `csrf_token` (not blank) for session cookies; every failure in one 400.
+fn validate(params: &Params) -> Result<(i64, AccessType, String), ApiError> {
+    let mut errors = Vec::new();
+    let agent_id = match params.get("agent_id") {
+        None => {
+            errors.push("agent_id is missing");
+            None
+        }
+        Some(value) => {
+            let id = value
+                .as_i64()
+                .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()));
+            if id.is_none() {
+                errors.push("agent_id is invalid");
+            }
+            id
+        }
+    };
+    let access_type = match params.get("access_type") {
+        None => {
+            errors.push("access_type is missing");
+            None
+        }
+        Some(Value::String(kind)) if kind == "session_cookie" => Some(AccessType::SessionCookie),
+        Some(Value::String(kind)) if kind == "personal_access_token" => {
+            Some(AccessType::PersonalAccessToken)
+        }
+        Some(_) => {
+            errors.push("access_type does not have a valid value");
+            None
+        }
+    };
+    let access_key = match params.get("access_key") {
+        None => {
+            errors.push("access_key is missing");
+            None
+        }
+        Some(Value::String(key)) => Some(key.clone()),
+        Some(Value::Number(number)) => Some(number.to_string()),
+        Some(_) => {
+            errors.push("access_key is invalid");
+            None
+        }
+    };
+    if let Some(AccessType::SessionCookie) = access_type {
+        match params.get("csrf_token") {
+            None => errors.push("csrf_token is missing"),
+            Some(Value::String(token)) if token.trim().is_empty() => {
+                errors.push("csrf_token is empty")
+            }
+            Some(Value::String(_)) => {}
+            Some(_) => errors.push("csrf_token is invalid"),
+        }
+    }
+    match (agent_id, access_type, access_key) {
+        (Some(agent_id), Some(access_type), Some(access_key)) if errors.is_empty() => {
+            Ok((agent_id, access_type, access_key))
+        }
+        _ => Err(ApiError::Custom {
+            status: StatusCode::BAD_REQUEST,
+            body: json!({"error": errors.join(", ")}),
+        }),
+    }
+}
+
+/// The bearer-token errors GitLab's API guard renders for a token it found but refuses.
+fn invalid_token(description: &str) -> ApiError {
+    ApiError::Custom {
+        status: StatusCode::UNAUTHORIZED,
+        body: json!({"error": "invalid_token", "error_description": description}),
+    }
+}
+
+fn forbidden(message: &str) -> ApiError {
+    ApiError::Custom {
+        status: StatusCode::FORBIDDEN,
+        body: json!({ "message": message }),
+    }
+}
+
+/// GitLab's order: parameters; the user behind the credentials (an unknown token is "Unable
+/// to get user", an expired or revoked one the API guard's 401, one without `k8s_proxy` its
+/// 403 `insufficient_scope`); the agent (404); then `AuthorizeProxyUserService`: the grants
+/// must exist, `access_as` must be there once, and for `access_as: agent` the user needs the
+/// Developer role on a granted project or group. Success is 201: Grape's default for a POST
+/// that sets no status. Two round trips: credentials with the agent and its grants, then the
+/// user with every membership that could give them a role on a grant.
+///
+/// Session cookies are GitLab's web sessions, which this service does not hold: every cookie
+/// is refused as GitLab refuses one it cannot decrypt. A user who is not active gets 401,
+/// where GitLab does not look at the state here.
+pub async fn authorize_proxy_user(
+    _: KasRequest,
+    State(state): State<AppState>,
+    params: Params,
+) -> Result<(StatusCode, Json<Authorized>), ApiError> {
+    let (agent_id, access_type, access_key) = validate(&params)?;
+    if let AccessType::SessionCookie = access_type {
+        return Err(ApiError::BadRequest(Some("Invalid access_key".to_owned())));
+    }
+    let digest = Some(access_key)
+        .filter(|key| !key.trim().is_empty())
+        .map(|key| gl_auth::token_digest(&key));
+    let (token, agent, grants) = state
+        .repo
+        .proxy_user_credentials(digest.as_deref(), agent_id)
+        .await?;
+    let unable = || ApiError::BadRequest(Some("Unable to get user from request data".to_owned()));
+    let token = token.ok_or_else(unable)?;
+    if token.expired(chrono::Utc::now()) {
+        return Err(invalid_token("Token has expired."));
+    }
+    if token.revoked {
+        return Err(invalid_token("Token has been revoked."));
+    }
+    if !token.scopes.iter().any(|scope| scope == K8S_PROXY_SCOPE) {
+        return Err(ApiError::Custom {
+            status: StatusCode::FORBIDDEN,
+            body: json!({
+                "error": "insufficient_scope",
+                "error_description": "The request requires higher privileges than provided by the access token.",
+                "scope": K8S_PROXY_SCOPE,
+            }),
+        });
+    }
+    let (user, project_roles, group_roles) =
+        state.repo.proxy_user_roles(token.user_id, &grants).await?;
+    let user = user
+        .filter(|user| user.state == UserState::Active)
+        .ok_or(ApiError::Unauthorized)?;
+    let agent = agent.ok_or_else(|| ApiError::Custom {
+        status: StatusCode::NOT_FOUND,
+        body: json!({"message": "404 Not found"}),
+    })?;
+
+    let Some(config) = grants.user_access_config().filter(|c| !c.is_empty()) else {
+        return Err(forbidden(
+            "`user_access` keyword is not found in agent config file.",
+        ));
+    };
+    let access_as = match config.get("access_as") {
+        Some(Value::Object(access_as)) if !access_as.is_empty() => access_as,
+        _ => {
+            return Err(forbidden(
+                "`access_as` is not found under the `user_access` keyword.",
+            ));
+        }
+    };
+    if access_as.len() != 1 {
+        return Err(forbidden(
+            "`access_as` must exist only once under the `user_access` keyword.",
+        ));
+    }
+    if !access_as.contains_key("agent") {
+        // `access_as: user` is GitLab EE's impersonation, which is not served.
+        return Err(ApiError::Forbidden(None));
+    }
+    let member = project_roles
+        .iter()
+        .chain(&group_roles)
+        .any(|role| *role >= AccessLevel::Developer);
+    if !member {
+        return Err(forbidden(
+            "You must be a member of `projects` or `groups` under the `user_access` keyword.",
+        ));
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(Authorized {
+            agent: AuthorizedAgent {
+                id: agent.id,
+                config_project: ConfigProject {
+                    id: agent.project_id,
+                },
+            },
+            user: AuthorizedUser {
+                id: user.id,
+                username: user.username,
+            },
+            access_as: json!({"agent": Map::new()}),
+        }),
+    ))
+}
