@@ -146,12 +146,14 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         args.data_dir.join(".gitlab_shell_secret"),
         gl_auth::new_shell_secret,
     )?;
-    // Generated now, like GitLab does on first start; the KAS family reads it.
-    load_secret(
+    // Generated now, like GitLab does on first start; the KAS family verifies with it.
+    let (kas_path, kas_file) = load_secret(
         args.kas_secret_file.as_deref(),
         args.data_dir.join(".gitlab_kas_secret"),
         gl_auth::new_kas_secret,
     )?;
+    let kas_secret = gl_auth::kas_secret_from_file(&kas_file)
+        .map_err(|e| format!("{}: {e}", kas_path.display()))?;
     let shell_secret = gl_auth::shell_secret_from_file(&shell_file);
 
     let (store, described): (Arc<dyn Store>, String) = if let Some(endpoint) =
@@ -214,6 +216,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         None => None,
     };
     let state = local_api::state(store, &shell_secret)
+        .with_kas_secret(Some(&kas_secret))
         .with_error_tracking_token(error_tracking_token.as_deref());
     let app = local_api::app(state);
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -110,6 +110,77 @@ async fn serves_the_demo_world_in_memory_with_a_working_curl() {
     );
 }
 
+/// A KAS call as the agent server makes it: its JWT keyed with the data directory's KAS
+/// secret, and the demo agent's token.
+async fn kas_get(server: &Server, data_dir: &Path, path: &str, agent_token: &str) -> (u16, String) {
+    let secret = std::fs::read(data_dir.join(".gitlab_kas_secret")).unwrap();
+    let key = gl_auth::kas_secret_from_file(&secret).unwrap();
+    let jwt = gl_auth::mint_kas_jwt(&key, chrono::Utc::now().timestamp());
+    let mut stream = tokio::net::TcpStream::connect(&server.address)
+        .await
+        .unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nGitlab-Kas-Api-Request: {jwt}\r\nAuthorization: Bearer {agent_token}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await.unwrap();
+    let status = raw[9..12].parse().unwrap();
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test]
+async fn kas_calls_verify_with_the_generated_kas_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&["--in-memory", "--data-dir", dir.path().to_str().unwrap()]);
+    let (status, body) = kas_get(
+        &server,
+        dir.path(),
+        "/api/v4/internal/kubernetes/agent_info",
+        "glagent-demo-token-0123456789abcdef",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.starts_with(r#"{"project_id":26,"agent_id":7,"#),
+        "{body}"
+    );
+    let (status, body) = kas_get(
+        &server,
+        dir.path(),
+        "/api/v4/internal/kubernetes/agent_info",
+        "not-a-token",
+    )
+    .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (401, r#"{"message":"401 Unauthorized"}"#)
+    );
+}
+
+#[test]
+fn a_kas_secret_that_is_not_32_bytes_of_base64_stops_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("kas");
+    std::fs::write(&secret, "c2hvcnQ=\n").unwrap();
+    let output = Command::new(BIN)
+        .args(["--in-memory", "--data-dir", dir.path().to_str().unwrap()])
+        .args(["--kas-secret-file", secret.to_str().unwrap()])
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("must decode to 32 bytes, not 5"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn data_and_secrets_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
