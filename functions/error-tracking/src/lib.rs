@@ -1,15 +1,14 @@
 //! `POST /api/v4/internal/error_tracking/allowed` (`API::Internal::ErrorTracking`): OpsTrace
 //! asks whether a project's integrated error tracking accepts events for a DSN public key.
 
-use axum::extract::{FromRequestParts, State};
-use axum::http::StatusCode;
-use axum::http::request::Parts;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::json;
 
-use gl_http::{ApiError, AppState, Params, ShellRequest};
+use gl_http::{ApiError, AppState, Params};
 
 /// The header OpsTrace sends its access token in.
 pub const TOKEN_HEADER: &str = "Gitlab-Error-Tracking-Token";
@@ -20,41 +19,25 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// `Gitlab-Error-Tracking-Token` (or the `error_tracking_token` parameter), one trailing newline
-/// dropped, compared in constant time with the configured token; or the GitLab Shell JWT, as
-/// the internal API document describes. Anything else is 401 before parameters are read.
-#[derive(Debug)]
-struct ErrorTrackingCaller;
-
-impl FromRequestParts<AppState> for ErrorTrackingCaller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(TOKEN_HEADER)
-            .map(|v| v.as_bytes().to_vec());
-        let param = parts.uri.query().and_then(|query| {
-            Params::parse(Some(query), None, b"")
-                .ok()?
-                .text("error_tracking_token")
-                .map(String::into_bytes)
-        });
-        if let (Some(expected), Some(given)) = (&state.error_tracking_token, header.or(param)) {
-            let given = gl_auth::shell_secret_from_file(&given);
-            if !expected.is_empty() && gl_auth::secrets_equal(&given, expected) {
-                return Ok(Self);
-            }
-            tracing::info!("error tracking token rejected");
-            return Err(ApiError::Unauthorized);
+/// `error_tracking_token` (a parameter, in the query or the body) or else the
+/// `Gitlab-Error-Tracking-Token` header, as GitLab's `input ||= headers[...]` reads them; one
+/// trailing newline dropped, compared in constant time with the configured token. Without
+/// either (or with no token configured) the GitLab Shell JWT, as the internal API document
+/// describes. Anything else is 401, before the parameters are validated.
+fn authenticate(state: &AppState, headers: &HeaderMap, params: &Params) -> Result<(), ApiError> {
+    let given = params
+        .text("error_tracking_token")
+        .map(String::into_bytes)
+        .or_else(|| headers.get(TOKEN_HEADER).map(|v| v.as_bytes().to_vec()));
+    if let (Some(expected), Some(given)) = (&state.error_tracking_token, given) {
+        let given = gl_auth::shell_secret_from_file(&given);
+        if !expected.is_empty() && gl_auth::secrets_equal(&given, expected) {
+            return Ok(());
         }
-        ShellRequest::from_request_parts(parts, state)
-            .await
-            .map(|_| Self)
+        tracing::info!("error tracking token rejected");
+        return Err(ApiError::Unauthorized);
     }
+    gl_http::verify_shell_jwt(state, headers)
 }
 
 #[derive(Debug, Serialize)]
@@ -65,10 +48,11 @@ struct Enabled {
 /// Blank `project_id` or `public_key` is 422, an unknown project the record-not-found 404;
 /// otherwise 200 with whether error tracking is on and an active key has that public key.
 async fn allowed(
-    _: ErrorTrackingCaller,
     State(state): State<AppState>,
+    headers: HeaderMap,
     params: Params,
 ) -> Result<Json<Enabled>, ApiError> {
+    authenticate(&state, &headers, &params)?;
     let project_id = params.text("project_id").filter(|v| !v.trim().is_empty());
     let public_key = params.text("public_key").filter(|v| !v.trim().is_empty());
     let (Some(project_id), Some(public_key)) = (project_id, public_key) else {

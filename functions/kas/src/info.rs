@@ -95,17 +95,19 @@ pub async fn agent_info(
 }
 
 /// `id` as GitLab's `find_project` reads it: an integer id, or a full path (already URL-decoded).
-fn project_query(params: &Params) -> Result<ProjectQuery, ApiError> {
-    let id = params.require_text("id")?;
+/// The routes declare no parameters, so a missing `id` finds nothing: 404, after the agent
+/// token has been checked.
+fn project_query(params: &Params) -> ProjectQuery {
+    let id = params.text("id").unwrap_or_default();
     let id = id.trim();
     if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok(id.parse().map_or(ProjectQuery::Nothing, ProjectQuery::Id));
+        return id.parse().map_or(ProjectQuery::Nothing, ProjectQuery::Id);
     }
-    Ok(if id.is_empty() {
+    if id.is_empty() {
         ProjectQuery::Nothing
     } else {
         ProjectQuery::FullPath(id.to_owned())
-    })
+    }
 }
 
 /// GitLab's rule (`Users::Anonymous.can?(:download_code)` or `Clusters::Agent#has_access_to?`):
@@ -120,7 +122,7 @@ async fn accessible_project(
     state: &AppState,
     params: &Params,
 ) -> Result<(Project, Settings), ApiError> {
-    let query = project_query(params)?;
+    let query = project_query(params);
     let (agent, project, settings) = state
         .repo
         .agent_with_project(&token.digest, Some(&query))

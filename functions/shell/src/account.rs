@@ -124,14 +124,20 @@ fn ruby_inspect(values: &[&str]) -> String {
     format!("[{}]", quoted.join(", "))
 }
 
-/// Ruby's `Date.parse` for the forms people type: ISO dates and day-month-year words.
+/// Ruby's `Date.parse` for the forms people type: ISO dates (a time after them is ignored),
+/// day/month/year with `/`, `.` or `-`, and day-month-year words.
 fn parse_date(raw: &str) -> Option<NaiveDate> {
     let raw = raw.trim();
+    let date_part = match raw.char_indices().nth(10) {
+        Some((at, 'T' | 't' | ' ')) => &raw[..at],
+        _ => raw,
+    };
     [
-        "%Y-%m-%d", "%Y/%m/%d", "%d %b %Y", "%d %B %Y", "%b %d %Y", "%B %d %Y", "%Y%m%d",
+        "%Y-%m-%d", "%Y/%m/%d", "%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%d %b %Y", "%d %B %Y",
+        "%b %d %Y", "%B %d %Y", "%Y%m%d",
     ]
     .iter()
-    .find_map(|format| NaiveDate::parse_from_str(raw, format).ok())
+    .find_map(|format| NaiveDate::parse_from_str(date_part, format).ok())
 }
 
 fn scopes_of(params: &Params) -> Vec<String> {
@@ -173,7 +179,7 @@ pub async fn personal_access_token(
     let user = actor.user.expect("actor_error ensures a user");
     let name = params.text("name").unwrap_or_default();
     // `PersonalAccessTokens::CreateService` refuses users who may not create tokens (blocked,
-    // deactivated, pending approval); it answers only after the name and scope checks.
+    // deactivated, pending approval); it answers after the name, scope and date-format checks.
     let may_create = user.state == gl_model::UserState::Active;
     if name.trim().is_empty() {
         return Ok(failure("No token name specified"));
@@ -203,6 +209,10 @@ pub async fn personal_access_token(
             None => return Ok(failure(format!("Invalid token expiry date: '{raw}'"))),
         },
     };
+    // `CreateService#execute` refuses before it builds (and so validates) the token.
+    if !may_create {
+        return Ok(failure("Failed to create token: Not permitted to create"));
+    }
     if expires_at > max_expiry {
         return Ok(failure(format!(
             "Failed to create token: Expires at must be before {max_expiry}"
@@ -212,9 +222,6 @@ pub async fn personal_access_token(
         return Ok(failure(
             "Failed to create token: Expires at cannot be in the past",
         ));
-    }
-    if !may_create {
-        return Ok(failure("Failed to create token: Not permitted to create"));
     }
     let plaintext = format!("glpat-{}", hex(&gl_auth::random_bytes::<20>()));
     let token = PersonalAccessToken {
@@ -262,7 +269,16 @@ mod tests {
     #[test]
     fn dates_parse_leniently() {
         let expected = NaiveDate::from_ymd_opt(2020, 7, 24);
-        for raw in ["2020-07-24", "24 Jul 2020", "2020/07/24", " 2020-07-24 "] {
+        for raw in [
+            "2020-07-24",
+            "24 Jul 2020",
+            "2020/07/24",
+            " 2020-07-24 ",
+            "24/07/2020",
+            "24.07.2020",
+            "2020-07-24T10:00:00Z",
+            "2020-07-24 10:00",
+        ] {
             assert_eq!(parse_date(raw), expected, "{raw}");
         }
         assert_eq!(parse_date("tomorrow"), None);

@@ -12,7 +12,9 @@ pub mod state;
 pub use config::Config;
 pub use error::ApiError;
 pub use params::Params;
-pub use state::{AgentRequest, AgentToken, AppState, InstanceInfo, KasRequest, ShellRequest};
+pub use state::{
+    AgentRequest, AgentToken, AppState, InstanceInfo, KasRequest, ShellRequest, verify_shell_jwt,
+};
 
 use axum::Router;
 

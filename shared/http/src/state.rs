@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::{FromRef, FromRequestParts};
+use axum::http::HeaderMap;
 use axum::http::request::Parts;
 
 use gl_auth::{SHELL_API_HEADER, ShellJwtVerifier};
@@ -44,23 +45,23 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
-        let Some(verifier) = &state.shell_jwt else {
-            tracing::error!(
-                "GitLab Shell request to a function configured without the shell secret"
-            );
-            return Err(ApiError::Unauthorized);
-        };
-        let header = parts
-            .headers
-            .get(SHELL_API_HEADER)
-            .map(|value| value.as_bytes());
-        verifier.verify(header).map_err(|reason| {
-            tracing::info!(%reason, "GitLab Shell JWT rejected");
-            ApiError::Unauthorized
-        })?;
+        verify_shell_jwt(&AppState::from_ref(state), &parts.headers)?;
         Ok(Self)
     }
+}
+
+/// The `Gitlab-Shell-Api-Request` check of [`ShellRequest`], for handlers that must read the
+/// body before they know which credential applies.
+pub fn verify_shell_jwt(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(verifier) = &state.shell_jwt else {
+        tracing::error!("GitLab Shell request to a function configured without the shell secret");
+        return Err(ApiError::Unauthorized);
+    };
+    let header = headers.get(SHELL_API_HEADER).map(|value| value.as_bytes());
+    verifier.verify(header).map_err(|reason| {
+        tracing::info!(%reason, "GitLab Shell JWT rejected");
+        ApiError::Unauthorized
+    })
 }
 
 /// Proof that the request carried a valid `Gitlab-Kas-Api-Request` JWT. Any failure is 401

@@ -95,6 +95,8 @@ on_both_backends! {
             ),
             (json!({"key_id": "1", "name": "x", "scopes": ["api"], "expires_at": "2020-01-01"}), "Failed to create token: Expires at cannot be in the past".to_owned()),
             (json!({"key_id": "5", "name": "x", "scopes": ["api"]}), "Failed to create token: Not permitted to create".to_owned()),
+            // The permission comes before the token's own validation.
+            (json!({"key_id": "5", "name": "x", "scopes": ["api"], "expires_at": "2020-01-01"}), "Failed to create token: Not permitted to create".to_owned()),
         ];
         for (body, message) in cases {
             assert_eq!(post(&app, PAT, body.clone()).await, failure(&message), "{body}");

@@ -37,6 +37,11 @@ on_both_backends! {
             .body(Body::from(r#"{"project_id":26,"public_key":"glet_active"}"#))
             .unwrap();
         app.send(request).await.assert(200, r#"{"enabled":true}"#);
+        // In the body too, and the parameter is read before the header.
+        let body = json!({"project_id": 26, "public_key": "glet_active", "error_tracking_token": ERROR_TRACKING_TOKEN});
+        app.send(with_token("wrong", body)).await.assert(200, r#"{"enabled":true}"#);
+        let body = json!({"project_id": 26, "public_key": "glet_active", "error_tracking_token": "wrong"});
+        app.send(with_token(ERROR_TRACKING_TOKEN, body)).await.assert(401, r#"{"message":"401 Unauthorized"}"#);
     }
 
     async fn errors(app: TestApp) {

@@ -179,7 +179,11 @@ on_both_backends! {
             let denied = get(&app, &format!("/verify_project_access?id={id}")).await;
             assert_eq!((denied.status.as_u16(), denied.text.as_str()), (404, r#"{"message":"404 Not Found"}"#), "{id}");
         }
-        get(&app, "/project_info").await.assert(400, r#"{"error":"id is missing"}"#);
+        // No `id` finds no project; the agent token is still checked first.
+        get(&app, "/project_info").await.assert(404, r#"{"message":"404 Not Found"}"#);
+        assert_eq!(get(&app, "/verify_project_access").await.status.as_u16(), 404);
+        let no_agent = kas_request(Method::GET, &format!("{BASE}/project_info"), &kas_jwt(), Some("unknown-token"), None);
+        app.send(no_agent).await.assert(401, UNAUTHORIZED);
         let allowed = get(&app, "/verify_project_access?id=26").await;
         assert_eq!((allowed.status.as_u16(), allowed.text.as_str()), (204, ""));
 
