@@ -247,7 +247,7 @@ pub async fn personal_access_token(
 /// `POST /internal/two_factor_manual_otp_check` and `two_factor_push_otp_check`: GitLab CE's
 /// answer. OTP verification over SSH is an EE feature that needs a licence; without it GitLab
 /// says so, and GitLab Shell prints the message.
-pub async fn otp_check_unavailable(_: ShellRequest) -> Response {
+pub async fn otp_check_unavailable(_: ShellRequest, _: InternalParams) -> Response {
     failure("Feature is not available")
 }
 

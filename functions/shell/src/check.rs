@@ -6,6 +6,8 @@ use serde::Serialize;
 
 use gl_http::{AppState, ShellRequest};
 
+use crate::params::InternalParams;
+
 #[derive(Debug, Serialize)]
 pub struct CheckResponse {
     api_version: &'static str,
@@ -16,7 +18,12 @@ pub struct CheckResponse {
     redis: bool,
 }
 
-pub async fn check(_: ShellRequest, State(state): State<AppState>) -> Json<CheckResponse> {
+/// The `gitaly_client_context_bin` hook runs here too, as on every internal endpoint.
+pub async fn check(
+    _: ShellRequest,
+    State(state): State<AppState>,
+    _: InternalParams,
+) -> Json<CheckResponse> {
     let redis = match state.repo.store().ping().await {
         Ok(()) => true,
         Err(err) => {

@@ -154,6 +154,10 @@ on_both_backends! {
             (b64("{nope"), 400, r#"{"message":"400 Bad request - malformed gitaly_client_context_bin"}"#.to_owned()),
             ("!!!".to_owned(), 400, r#"{"message":"400 Bad request - malformed gitaly_client_context_bin"}"#.to_owned()),
             (b64(r#"{"scoped-user-id":999}"#), 404, r#"{"message":"404 User ID 999 not found Not Found"}"#.to_owned()),
+            // Ruby's decode64 needs no padding; `to_i` reads "abc" as 0; a blank id is skipped.
+            (b64(r#"{"scoped-user-id":"2"}"#).trim_end_matches('=').to_owned(), 200, r#"{"id":1,"username":"root","name":"Administrator"}"#.to_owned()),
+            (b64(r#"{"scoped-user-id":"abc"}"#), 404, r#"{"message":"404 User ID 0 not found Not Found"}"#.to_owned()),
+            (b64(r#"{"scoped-user-id":""}"#), 200, r#"{"id":1,"username":"root","name":"Administrator"}"#.to_owned()),
         ];
         for (context, status, body) in cases {
             let escaped = context.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D");
@@ -162,6 +166,11 @@ on_both_backends! {
         // The hook runs after authentication.
         let request = shell_request(Method::GET, "/api/v4/internal/discover?gitaly_client_context_bin=!!!", "bad");
         app.send(request).await.assert(401, UNAUTHORIZED);
+        // On every internal endpoint: /check and the OTP checks too.
+        let bad = b64("[]");
+        assert_eq!(app.shell_get(&format!("/api/v4/internal/check?gitaly_client_context_bin={bad}")).await.status.as_u16(), 400);
+        let otp = json!({"key_id": "2", "otp_attempt": "123456", "gitaly_client_context_bin": bad});
+        assert_eq!(app.shell_post("/api/v4/internal/two_factor_manual_otp_check", &otp).await.status.as_u16(), 400);
         // And on POST bodies too.
         let response = app.shell_post("/api/v4/internal/allowed", &json!({"action": "git-upload-pack", "project": "group/private", "user_id": 2, "gitaly_client_context_bin": b64("[]")})).await;
         assert_eq!(response.status.as_u16(), 400);
