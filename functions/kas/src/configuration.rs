@@ -16,32 +16,37 @@ pub async fn agent_configuration(
     State(state): State<AppState>,
     params: Params,
 ) -> Result<StatusCode, ApiError> {
-    let mut missing = Vec::new();
+    let mut errors = Vec::new();
     let agent_id = match params.get("agent_id") {
         None => {
-            missing.push("agent_id is missing");
+            errors.push("agent_id is missing");
             None
         }
-        Some(value) => match value
-            .as_i64()
-            .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))
-        {
-            Some(id) => Some(id),
-            None => return Err(ApiError::InvalidParam("agent_id")),
-        },
+        Some(value) => {
+            let id = value
+                .as_i64()
+                .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()));
+            if id.is_none() {
+                errors.push("agent_id is invalid");
+            }
+            id
+        }
     };
     let config = match params.get("agent_config") {
         None => {
-            missing.push("agent_config is missing");
+            errors.push("agent_config is missing");
             None
         }
         Some(Value::Object(config)) => Some(Value::Object(config.clone())),
-        Some(_) => return Err(ApiError::InvalidParam("agent_config")),
+        Some(_) => {
+            errors.push("agent_config is invalid");
+            None
+        }
     };
-    if !missing.is_empty() {
+    if !errors.is_empty() {
         return Err(ApiError::Custom {
             status: StatusCode::BAD_REQUEST,
-            body: json!({"error": missing.join(", ")}),
+            body: json!({"error": errors.join(", ")}),
         });
     }
     let (Some(agent_id), Some(config)) = (agent_id, config) else {

@@ -39,10 +39,15 @@ fn today() -> String {
     chrono::Utc::now().date_naive().to_string()
 }
 
-fn invalid(path: String) -> ApiError {
+/// Grape's validation failure: every offending parameter, joined, in one 400.
+fn invalid(paths: &[String]) -> ApiError {
+    let errors: Vec<String> = paths
+        .iter()
+        .map(|path| format!("{path} is invalid"))
+        .collect();
     ApiError::Custom {
         status: StatusCode::BAD_REQUEST,
-        body: serde_json::json!({"error": format!("{path} is invalid")}),
+        body: serde_json::json!({"error": errors.join(", ")}),
     }
 }
 
@@ -53,11 +58,19 @@ fn integer(value: &Value) -> Option<i64> {
         .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))
 }
 
-fn object<'a>(params: &'a Params, name: &str) -> Result<Option<&'a Map<String, Value>>, ApiError> {
+/// A `Hash` parameter; anything else is recorded as invalid.
+fn object<'a>(
+    params: &'a Params,
+    name: &str,
+    errors: &mut Vec<String>,
+) -> Option<&'a Map<String, Value>> {
     match params.get(name) {
-        None => Ok(None),
-        Some(Value::Object(map)) => Ok(Some(map)),
-        Some(_) => Err(invalid(name.to_owned())),
+        None | Some(Value::Null) => None,
+        Some(Value::Object(map)) => Some(map),
+        Some(_) => {
+            errors.push(name.to_owned());
+            None
+        }
     }
 }
 
@@ -69,38 +82,45 @@ pub async fn usage_metrics(
     State(state): State<AppState>,
     params: Params,
 ) -> Result<StatusCode, ApiError> {
+    let mut errors = Vec::new();
     let mut counters = Vec::new();
-    if let Some(map) = object(&params, "counters")? {
+    if let Some(map) = object(&params, "counters", &mut errors) {
         for name in COUNTERS {
             let Some(value) = map.get(name).filter(|v| !v.is_null()) else {
                 continue;
             };
-            let count = integer(value).ok_or_else(|| invalid(format!("counters[{name}]")))?;
-            if count < 0 {
-                return Err(ApiError::BadRequest(Some(format!(
-                    "{name} count must be greater than or equal to zero"
-                ))));
-            }
-            if count > 0 {
-                counters.push((name.to_owned(), count));
+            match integer(value) {
+                Some(count) => counters.push((name.to_owned(), count)),
+                None => errors.push(format!("counters[{name}]")),
             }
         }
     }
     let mut uniques = Vec::new();
-    if let Some(map) = object(&params, "unique_counters")? {
+    if let Some(map) = object(&params, "unique_counters", &mut errors) {
         for name in UNIQUE_COUNTERS {
             let Some(value) = map.get(name).filter(|v| !v.is_null()) else {
                 continue;
             };
-            let ids = value
+            match value
                 .as_array()
                 .and_then(|values| values.iter().map(integer).collect::<Option<Vec<i64>>>())
-                .ok_or_else(|| invalid(format!("unique_counters[{name}]")))?;
-            if !ids.is_empty() {
-                uniques.push((name.to_owned(), ids));
+            {
+                Some(ids) if !ids.is_empty() => uniques.push((name.to_owned(), ids)),
+                Some(_) => {}
+                None => errors.push(format!("unique_counters[{name}]")),
             }
         }
     }
+    if !errors.is_empty() {
+        return Err(invalid(&errors));
+    }
+    // Past validation, in the endpoint body: the counter's own ArgumentError.
+    if let Some((name, _)) = counters.iter().find(|(_, count)| *count < 0) {
+        return Err(ApiError::BadRequest(Some(format!(
+            "{name} count must be greater than or equal to zero"
+        ))));
+    }
+    counters.retain(|(_, count)| *count > 0);
     state
         .repo
         .record_kas_metrics(keys::kas_usage_metrics(&today()), counters, uniques)
@@ -117,27 +137,30 @@ pub async fn agent_events(
     State(state): State<AppState>,
     params: Params,
 ) -> Result<StatusCode, ApiError> {
+    let mut errors = Vec::new();
     let mut counters = Vec::new();
     let mut uniques = Vec::new();
-    if let Some(map) = object(&params, "events")? {
+    if let Some(map) = object(&params, "events", &mut errors) {
         for name in EVENTS {
             let Some(value) = map.get(name).filter(|v| !v.is_null()) else {
                 continue;
             };
-            let entries = value
-                .as_array()
-                .ok_or_else(|| invalid(format!("events[{name}]")))?;
+            let Some(entries) = value.as_array() else {
+                errors.push(format!("events[{name}]"));
+                continue;
+            };
             let mut users = Vec::new();
             for (i, entry) in entries.iter().enumerate() {
-                let entry = entry
-                    .as_object()
-                    .ok_or_else(|| invalid(format!("events[{name}][{i}]")))?;
+                let Some(entry) = entry.as_object() else {
+                    errors.push(format!("events[{name}][{i}]"));
+                    continue;
+                };
                 for field in ["user_id", "project_id"] {
                     if let Some(id) = entry.get(field).filter(|v| !v.is_null()) {
-                        let id = integer(id)
-                            .ok_or_else(|| invalid(format!("events[{name}][{i}][{field}]")))?;
-                        if field == "user_id" {
-                            users.push(id);
+                        match integer(id) {
+                            Some(id) if field == "user_id" => users.push(id),
+                            Some(_) => {}
+                            None => errors.push(format!("events[{name}][{i}][{field}]")),
                         }
                     }
                 }
@@ -149,6 +172,9 @@ pub async fn agent_events(
                 uniques.push((format!("{name}_users"), users));
             }
         }
+    }
+    if !errors.is_empty() {
+        return Err(invalid(&errors));
     }
     state
         .repo

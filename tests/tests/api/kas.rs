@@ -232,6 +232,13 @@ on_both_backends! {
             (json!({"unique_counters": {"flux_git_push_notified_unique_projects": 5}}), 400, r#"{"error":"unique_counters[flux_git_push_notified_unique_projects] is invalid"}"#),
             (json!({"unique_counters": {"flux_git_push_notified_unique_projects": ["a"]}}), 400, r#"{"error":"unique_counters[flux_git_push_notified_unique_projects] is invalid"}"#),
             (json!({"counters": {"k8s_api_proxy_request": -1}}), 400, r#"{"message":"400 Bad request - k8s_api_proxy_request count must be greater than or equal to zero"}"#),
+            // Every invalid member is named, as Grape joins its errors; validation wins over
+            // the negative count found in the endpoint body.
+            (
+                json!({"counters": {"k8s_api_proxy_request": -1, "flux_git_push_notifications_total": "x"}, "unique_counters": {"flux_git_push_notified_unique_projects": 5}}),
+                400,
+                r#"{"error":"counters[flux_git_push_notifications_total] is invalid, unique_counters[flux_git_push_notified_unique_projects] is invalid"}"#,
+            ),
         ];
         for (body, status, expected) in cases {
             let response = app.send(kas_request(Method::POST, &format!("{BASE}/usage_metrics"), &kas_jwt(), None, Some(&body))).await;
@@ -253,10 +260,14 @@ on_both_backends! {
         let bad = json!({"events": {"register_agent_at_kas": [{"project_id": "x"}]}});
         app.send(kas_request(Method::POST, &format!("{BASE}/agent_events"), &kas_jwt(), None, Some(&bad))).await
             .assert(400, r#"{"error":"events[register_agent_at_kas][0][project_id] is invalid"}"#);
+        let two_bad = json!({"events": {"register_agent_at_kas": [{"project_id": "x"}, 5]}});
+        app.send(kas_request(Method::POST, &format!("{BASE}/agent_events"), &kas_jwt(), None, Some(&two_bad))).await
+            .assert(400, r#"{"error":"events[register_agent_at_kas][0][project_id] is invalid, events[register_agent_at_kas][1] is invalid"}"#);
 
         let post = |body: Value| kas_request(Method::POST, &format!("{BASE}/agent_configuration"), &kas_jwt(), None, Some(&body));
         app.send(post(json!({}))).await.assert(400, r#"{"error":"agent_id is missing, agent_config is missing"}"#);
         app.send(post(json!({"agent_id": "x", "agent_config": {}}))).await.assert(400, r#"{"error":"agent_id is invalid"}"#);
+        app.send(post(json!({"agent_id": "x"}))).await.assert(400, r#"{"error":"agent_id is invalid, agent_config is missing"}"#);
         app.send(post(json!({"agent_id": 999, "agent_config": {}}))).await.assert(404, r#"{"message":"404 Not found"}"#);
         let stored = json!({"gitops": {"manifest_projects": [{"id": "group/private"}]}});
         let response = app.send(post(json!({"agent_id": 7, "agent_config": stored}))).await;
