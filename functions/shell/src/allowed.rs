@@ -166,16 +166,25 @@ pub async fn allowed(
     State(state): State<ShellState>,
     InternalParams(params): InternalParams,
 ) -> Result<Response, ApiError> {
+    access_check_result(&state, &params).await
+}
+
+/// `access_check_result`, shared with `shellhorse/git_audit_event`: the full `/allowed`
+/// answer, a grant (200) or a denial (401/404 `{"status":false,...}`).
+pub(crate) async fn access_check_result(
+    state: &ShellState,
+    params: &Params,
+) -> Result<Response, ApiError> {
     let changes = match params.text("changes") {
         None => Changes::Any,
         Some(raw) => Changes::parse(&raw).map_err(|_| ApiError::InvalidParam("changes"))?,
     };
     let command = params.text("action").as_deref().and_then(GitCommand::parse);
-    let (project_query, asked_type) = repository_query(&params);
+    let (project_query, asked_type) = repository_query(params);
     let records = state
         .app
         .repo
-        .load_git_access(&actor_query(&params), &project_query)
+        .load_git_access(&actor_query(params), &project_query)
         .await?;
     let GitAccessRecords {
         key,
@@ -243,7 +252,7 @@ pub async fn allowed(
         Err(denial) => return Ok(denied(denial.status, &denial.message)),
     };
     let project = project.expect("a granted request has a project");
-    let (git_object_directory, git_alternate_object_directories) = quarantine(&params);
+    let (git_object_directory, git_alternate_object_directories) = quarantine(params);
     let gl_repository = repo_type.gl_repository(project.id);
     let gl_project_path = project.repository_full_path(repo_type);
     let body = AllowedResponse {

@@ -22,7 +22,6 @@
 //! | push reference counter        | `REFCOUNT#<gl_repository>` | `REFCOUNT`        |
 //! | 2FA recovery code digests     | `USER#<id>`                | `RECOVERY`        |
 //! | LFS token by digest           | `LFSTOKEN#<sha256 hex>`    | `LFSTOKEN`        |
-//! | Git audit event               | `AUDIT#<gl_repository>`    | `<time>#<random>` |
 //! | error-tracking client key     | `PROJECT#<id>`             | `ETKEY#<public>`  |
 //! | scan execution policies       | `PROJECT#<id>`             | `POLICIES`        |
 //! | agent configuration           | `AGENT#<id>`               | `CONFIG`          |
@@ -138,10 +137,6 @@ pub fn recovery_codes(user_id: UserId) -> Key {
 
 pub fn lfs_token(digest: &str) -> Key {
     Key::new(format!("LFSTOKEN#{digest}"), "LFSTOKEN")
-}
-
-pub fn audit_event(gl_repository: &str, at_and_nonce: &str) -> Key {
-    Key::new(format!("AUDIT#{gl_repository}"), at_and_nonce)
 }
 
 pub fn error_tracking_key(project_id: ProjectId, public_key: &str) -> Key {

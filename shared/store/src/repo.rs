@@ -102,14 +102,6 @@ pub enum ImportError {
     Store(#[from] StoreError),
 }
 
-/// A nonce that keeps audit events recorded in the same millisecond apart.
-fn rand_nonce() -> u32 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let salt = std::process::id().wrapping_mul(2_654_435_761);
-    NEXT.fetch_add(1, Ordering::Relaxed).wrapping_add(salt)
-}
-
 /// `Gitlab::ReferenceCounter::REFERENCE_EXPIRE_TIME`.
 pub const REFERENCE_COUNTER_TTL_SECONDS: i64 = 600;
 
@@ -441,25 +433,6 @@ impl Repository {
             let actor = item.attrs.get("actor")?.as_str()?.to_owned();
             Some((actor, item.number("project_id")?))
         }))
-    }
-
-    /// Keeps one Git audit event as GitLab Shell reported it.
-    pub async fn record_audit_event(
-        &self,
-        gl_repository: &str,
-        event: &serde_json::Value,
-    ) -> Result<(), StoreError> {
-        let now = chrono::Utc::now();
-        let nonce: u32 = rand_nonce();
-        let sort_key = format!("{}#{nonce:08x}", gl_model::gitlab_timestamp(now));
-        let record =
-            serde_json::json!({"event": event, "recorded_at": gl_model::gitlab_timestamp(now)});
-        self.store
-            .write(vec![WriteOp::Put {
-                item: Item::new(keys::audit_event(gl_repository, &sort_key), &record),
-                condition: Condition::NotExists,
-            }])
-            .await
     }
 
     /// Replaces a user's 2FA recovery codes with these digests (`generate_otp_backup_codes!`).

@@ -46,11 +46,27 @@ on_both_backends! {
         assert_eq!(app.take_round_trips(), 2);
     }
 
-    async fn audit_events_are_kept(app: TestApp) {
+    async fn git_audit_events_as_shellhorse_answers(app: TestApp) {
+        const AUDIT: &str = "/api/v4/internal/shellhorse/git_audit_event";
+        // GitLab Shell's request after a clone; nothing asks for an audit (`need_audit` false).
         let event = json!({"action": "git-upload-pack", "protocol": "ssh", "gl_repository": "project-26", "username": "Alice",
-                           "key_id": 2, "changes": "_any", "check_ip": "203.0.113.7"});
-        app.shell_post("/api/v4/internal/shellhorse/git_audit_event", &event).await.assert(200, "{}");
-        app.shell_post("/api/v4/internal/shellhorse/git_audit_event", &json!({"action": "x"})).await
-            .assert(400, r#"{"error":"gl_repository is missing"}"#);
+                           "key_id": 2, "changes": "_any", "check_ip": "203.0.113.7", "packfile_stats": {"wants": 3}});
+        app.shell_post(AUDIT, &event).await.assert(200, r#"{"status":false,"message":"No git audit event needed"}"#);
+        // Archives are not audited.
+        let mut archive = event.clone();
+        archive["action"] = json!("git-upload-archive");
+        app.shell_post(AUDIT, &archive).await.assert(400, r#"{"status":false,"message":"No valid action specified"}"#);
+        // The access check of /allowed runs, and its denial is the answer.
+        let mut stranger = event.clone();
+        stranger.as_object_mut().unwrap().remove("key_id");
+        stranger["user_id"] = json!(8);
+        app.shell_post(AUDIT, &stranger).await.assert(
+            404,
+            r#"{"status":false,"message":"The project you were looking for could not be found or you don't have permission to view it."}"#,
+        );
+        app.shell_post(AUDIT, &json!({"action": "x", "packfile_stats": {"wants": "many"}})).await.assert(
+            400,
+            r#"{"error":"protocol is missing, gl_repository is missing, changes is missing, packfile_stats[wants] is invalid"}"#,
+        );
     }
 }
