@@ -3,12 +3,15 @@
 DynamoDB applies every request (an UpdateItem's ADD, a condition and its write, a whole
 TransactWriteItems) as one indivisible step. moto's threaded server does not lock its
 in-memory tables, so two concurrent ADDs on one item can lose an update there that DynamoDB
-would never lose. Serialising requests behind one lock gives the tests DynamoDB's guarantee
-while connections are still accepted concurrently.
+would never lose. Requests are therefore serialised per table: the tests, which give every
+test its own table, still run side by side, and one test's large request never delays another
+test's (the SDK would time the waiting request out and retry one that already took effect).
 
 Usage: python infra/dynamodb_emulator.py HOST PORT
 """
 
+import io
+import json
 import sys
 import threading
 
@@ -20,13 +23,50 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import run_simple
 
 
-def one_request_at_a_time(app):
-    lock = threading.Lock()
+def tables_named(body: bytes) -> list[str]:
+    """The tables a DynamoDB JSON request touches, sorted (so locks are taken in one order)."""
+    try:
+        request = json.loads(body or b"{}")
+    except ValueError:
+        return []
+    if not isinstance(request, dict):
+        return []
+    names = set()
+    if isinstance(request.get("TableName"), str):
+        names.add(request["TableName"])
+    for batch in ("RequestItems",):
+        if isinstance(request.get(batch), dict):
+            names.update(request[batch].keys())
+    for item in request.get("TransactItems") or []:
+        if isinstance(item, dict):
+            for operation in item.values():
+                if isinstance(operation, dict) and isinstance(operation.get("TableName"), str):
+                    names.add(operation["TableName"])
+    return sorted(names)
+
+
+def one_request_at_a_time_per_table(app):
+    guard = threading.Lock()
+    locks: dict[str, threading.Lock] = {}
+    global_lock = threading.Lock()
+
+    def lock_for(name: str) -> threading.Lock:
+        with guard:
+            return locks.setdefault(name, threading.Lock())
 
     def serialised(environ, start_response):
-        with lock:
-            # Drain the body inside the lock: moto builds it from the tables it just changed.
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        held = [lock_for(name) for name in tables_named(body)] or [global_lock]
+        for lock in held:
+            lock.acquire()
+        try:
+            # Drain the body inside the locks: moto builds it from the tables it just changed.
             return [b"".join(app(environ, start_response))]
+        finally:
+            for lock in reversed(held):
+                lock.release()
 
     return serialised
 
@@ -37,7 +77,7 @@ def main() -> None:
     run_simple(
         host,
         port,
-        one_request_at_a_time(app),
+        one_request_at_a_time_per_table(app),
         threaded=True,
         request_handler=MotoRequestHandler,
     )

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use gl_http::admin::validate_token;
 use gl_http::{ApiError, AppState, KasRequest, Params};
 use gl_model::{AccessLevel, UserState};
 
@@ -109,14 +110,6 @@ fn validate(params: &Params) -> Result<(i64, AccessType, String), ApiError> {
     }
 }
 
-/// The bearer-token errors GitLab's API guard renders for a token it found but refuses.
-fn invalid_token(description: &str) -> ApiError {
-    ApiError::Custom {
-        status: StatusCode::UNAUTHORIZED,
-        body: json!({"error": "invalid_token", "error_description": description}),
-    }
-}
-
 fn forbidden(message: &str) -> ApiError {
     ApiError::Custom {
         status: StatusCode::FORBIDDEN,
@@ -153,22 +146,7 @@ pub async fn authorize_proxy_user(
         .await?;
     let unable = || ApiError::BadRequest(Some("Unable to get user from request data".to_owned()));
     let token = token.ok_or_else(unable)?;
-    if token.expired(chrono::Utc::now()) {
-        return Err(invalid_token("Token has expired."));
-    }
-    if token.revoked {
-        return Err(invalid_token("Token has been revoked."));
-    }
-    if !token.scopes.iter().any(|scope| scope == K8S_PROXY_SCOPE) {
-        return Err(ApiError::Custom {
-            status: StatusCode::FORBIDDEN,
-            body: json!({
-                "error": "insufficient_scope",
-                "error_description": "The request requires higher privileges than provided by the access token.",
-                "scope": K8S_PROXY_SCOPE,
-            }),
-        });
-    }
+    validate_token(&token, K8S_PROXY_SCOPE, chrono::Utc::now())?;
     let (user, project_roles, group_roles) =
         state.repo.proxy_user_roles(token.user_id, &grants).await?;
     let user = user

@@ -13,23 +13,51 @@ use crate::{ApiError, AppState, Params};
 /// The header GitLab reads personal access tokens from.
 pub const PRIVATE_TOKEN_HEADER: &str = "PRIVATE-TOKEN";
 
-/// An authenticated admin. As GitLab's API does: a missing, unknown, revoked or expired token
-/// is 401; a token without the `api` scope is 403 `insufficient_scope`; a valid token of a
-/// user who is not an active admin is 403.
+/// An authenticated admin. As GitLab's API does: a missing or unknown token is 401; an expired
+/// or revoked one 401 `invalid_token`; one without the `api` scope 403 `insufficient_scope`;
+/// a valid token of a user who is not an active admin 403.
 #[derive(Debug, Clone)]
 pub struct AdminRequest {
     pub user: User,
 }
 
-fn insufficient_scope() -> ApiError {
+/// The API guard's answer to a token lacking `scope` (`InsufficientScopeError`).
+pub fn insufficient_scope(scope: &str) -> ApiError {
     ApiError::Custom {
         status: StatusCode::FORBIDDEN,
         body: json!({
             "error": "insufficient_scope",
             "error_description": "The request requires higher privileges than provided by the access token.",
-            "scope": "api"
+            "scope": scope
         }),
     }
+}
+
+/// The API guard's answer to a token it found but refuses (`ExpiredError`, `RevokedError`):
+/// 401 `invalid_token` with GitLab's description.
+pub fn invalid_token(description: &str) -> ApiError {
+    ApiError::Custom {
+        status: StatusCode::UNAUTHORIZED,
+        body: json!({"error": "invalid_token", "error_description": description}),
+    }
+}
+
+/// `AccessTokenValidationService#validate`: expiry, then revocation, then the scope.
+pub fn validate_token(
+    token: &gl_model::PersonalAccessToken,
+    scope: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), ApiError> {
+    if token.expired(now) {
+        return Err(invalid_token("Token has expired."));
+    }
+    if token.revoked {
+        return Err(invalid_token("Token has been revoked."));
+    }
+    if !token.scopes.iter().any(|granted| granted == scope) {
+        return Err(insufficient_scope(scope));
+    }
+    Ok(())
 }
 
 impl<S> FromRequestParts<S> for AdminRequest
@@ -59,12 +87,7 @@ where
             .personal_access_token_by_digest(&gl_auth::token_digest(&token))
             .await?
             .ok_or(ApiError::Unauthorized)?;
-        if stored.revoked || stored.expired(chrono::Utc::now()) {
-            return Err(ApiError::Unauthorized);
-        }
-        if !stored.scopes.iter().any(|scope| scope == "api") {
-            return Err(insufficient_scope());
-        }
+        validate_token(&stored, "api", chrono::Utc::now())?;
         let user = state
             .repo
             .user_by_id(stored.user_id)
