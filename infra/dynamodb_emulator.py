@@ -26,9 +26,12 @@ from werkzeug.serving import run_simple
 def tables_named(body: bytes) -> list[str]:
     """The tables a DynamoDB JSON request touches, sorted (so locks are taken in one order)."""
     try:
-        request = json.loads(body or b"{}")
-    except ValueError:
+        return _tables_in(json.loads(body or b"{}"))
+    except Exception:  # malformed input is moto's to refuse, under the global lock
         return []
+
+
+def _tables_in(request) -> list[str]:
     if not isinstance(request, dict):
         return []
     names = set()
@@ -55,8 +58,19 @@ def one_request_at_a_time_per_table(app):
             return locks.setdefault(name, threading.Lock())
 
     def serialised(environ, start_response):
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length:
+            body = environ["wsgi.input"].read(length)
+        elif environ.get("wsgi.input_terminated"):
+            # A chunked body: read it whole and hand it on with its length.
+            body = environ["wsgi.input"].read()
+            environ["CONTENT_LENGTH"] = str(len(body))
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
+        else:
+            body = b""
         environ["wsgi.input"] = io.BytesIO(body)
         held = [lock_for(name) for name in tables_named(body)] or [global_lock]
         for lock in held:

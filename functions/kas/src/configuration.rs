@@ -68,12 +68,12 @@ pub async fn agent_configuration(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `UserAccess::RefreshService#extract_config_entries`: the first 100 `projects` and `groups`
+/// `UserAccess::RefreshService#extract_config_entries`: the first 500 `projects` and `groups`
 /// entries of `user_access`, by their `id` (a full path, compared case-insensitively), and the
 /// `access_as` slice of `user_access`.
 fn user_access_request(config: &Value) -> UserAccessRequest {
-    /// `CiAccess::RefreshService::AUTHORIZED_ENTITY_LIMIT`.
-    const AUTHORIZED_ENTITY_LIMIT: usize = 100;
+    /// `UserAccess::RefreshService::AUTHORIZED_ENTITY_LIMIT`.
+    const AUTHORIZED_ENTITY_LIMIT: usize = 500;
     let user_access = &config["user_access"];
     let paths = |entity: &str| -> Vec<String> {
         let mut paths: Vec<String> = Vec::new();

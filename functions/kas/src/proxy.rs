@@ -176,13 +176,16 @@ pub async fn authorize_proxy_user(
         ));
     }
     if !access_as.contains_key("agent") {
-        // `access_as: user` is GitLab EE's impersonation, which is not served.
-        return Err(ApiError::Forbidden(None));
+        // `access_as: user` is EE's impersonation; this service answers as an instance
+        // without that licence does.
+        return Err(forbidden("User impersonation requires EEP license."));
     }
-    let member = project_roles
-        .iter()
-        .chain(&group_roles)
-        .any(|role| *role >= AccessLevel::Developer);
+    // The finder gives an admin every grant of the agent; others need the Developer role.
+    let member = user.admin
+        || project_roles
+            .iter()
+            .chain(&group_roles)
+            .any(|role| *role >= AccessLevel::Developer);
     if !member {
         return Err(forbidden(
             "You must be a member of `projects` or `groups` under the `user_access` keyword.",

@@ -39,6 +39,50 @@ pub struct DynamoConfig {
 }
 
 impl DynamoStore {
+    /// One `BatchGetItem` of at most 100 distinct keys, asked again for what DynamoDB left
+    /// unprocessed, with backoff.
+    async fn batch_get(&self, chunk: &[&Key]) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::new();
+        let mut request = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(chunk.iter().map(|k| key_attributes(k)).collect()))
+                .consistent_read(true)
+                .build()
+                .expect("keys are set"),
+        );
+        let mut attempt = 0u32;
+        while let Some(keys_and_attributes) = request.take() {
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, keys_and_attributes)
+                .send()
+                .await
+                .map_err(classify)?;
+            for attributes in output
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default()
+            {
+                found.push(from_item(attributes)?);
+            }
+            request = output
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .filter(|k| !k.keys().is_empty());
+            if request.is_some() {
+                attempt += 1;
+                if attempt > 8 {
+                    return Err(StoreError::Unavailable(
+                        "unprocessed keys after retries".to_owned(),
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(10 << attempt.min(6))).await;
+            }
+        }
+        Ok(found)
+    }
+
     /// Builds the client from the standard AWS configuration chain. With an endpoint override
     /// and no credentials in the environment, fixed local credentials are used, since
     /// emulators accept any. No network call is made here, so Lambda cold starts stay fast.
@@ -170,6 +214,18 @@ impl DynamoStore {
             .await
             .map_err(classify)?;
         Ok(())
+    }
+}
+
+/// An `ADD` operand. DynamoDB refuses a number set with repeated members, so members are
+/// sorted and de-duplicated (the set semantics are unchanged).
+fn addend_value(addend: &Addend) -> AttributeValue {
+    match addend {
+        Addend::Number(delta) => AttributeValue::N(delta.to_string()),
+        Addend::NumberSet(members) => {
+            let distinct: std::collections::BTreeSet<i64> = members.iter().copied().collect();
+            AttributeValue::Ns(distinct.iter().map(i64::to_string).collect())
+        }
     }
 }
 
@@ -359,13 +415,7 @@ fn update_expression(
             .enumerate()
             .map(|(i, (name, addend))| {
                 names.insert(format!("#a{i}"), name.clone());
-                let value = match addend {
-                    Addend::Number(delta) => AttributeValue::N(delta.to_string()),
-                    Addend::NumberSet(members) => {
-                        AttributeValue::Ns(members.iter().map(i64::to_string).collect())
-                    }
-                };
-                values.insert(format!(":a{i}"), value);
+                values.insert(format!(":a{i}"), addend_value(addend));
                 format!("#a{i} :a{i}")
             })
             .collect();
@@ -500,13 +550,7 @@ impl DynamoStore {
             }
             let mut fresh = key_attributes(key);
             for (name, addend) in add {
-                let value = match addend {
-                    Addend::Number(delta) => AttributeValue::N(delta.to_string()),
-                    Addend::NumberSet(members) => {
-                        AttributeValue::Ns(members.iter().map(i64::to_string).collect())
-                    }
-                };
-                fresh.insert(name.clone(), value);
+                fresh.insert(name.clone(), addend_value(addend));
             }
             for (name, value) in set {
                 fresh.insert(name.clone(), to_attribute(value));
@@ -647,47 +691,18 @@ impl Store for DynamoStore {
         let mut distinct: Vec<&Key> = keys.iter().collect();
         distinct.sort();
         distinct.dedup();
-        let mut found: HashMap<Key, Item> = HashMap::new();
-        for chunk in distinct.chunks(MAX_BATCH_GET) {
-            let mut request = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(chunk.iter().map(|k| key_attributes(k)).collect()))
-                    .consistent_read(true)
-                    .build()
-                    .expect("keys are set"),
-            );
-            let mut attempt = 0u32;
-            while let Some(keys_and_attributes) = request.take() {
-                let output = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, keys_and_attributes)
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                for attributes in output
-                    .responses
-                    .and_then(|mut r| r.remove(&self.table))
-                    .unwrap_or_default()
-                {
-                    let item = from_item(attributes)?;
-                    found.insert(item.key.clone(), item);
-                }
-                request = output
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .filter(|k| !k.keys().is_empty());
-                if request.is_some() {
-                    attempt += 1;
-                    if attempt > 8 {
-                        return Err(StoreError::Unavailable(
-                            "unprocessed keys after retries".to_owned(),
-                        ));
-                    }
-                    tokio::time::sleep(Duration::from_millis(10 << attempt.min(6))).await;
-                }
-            }
-        }
+        // Batches of 100 go out together, so a read of any size stays one round trip.
+        let batches = futures_util::future::try_join_all(
+            distinct
+                .chunks(MAX_BATCH_GET)
+                .map(|chunk| self.batch_get(chunk)),
+        )
+        .await?;
+        let found: HashMap<Key, Item> = batches
+            .into_iter()
+            .flatten()
+            .map(|item| (item.key.clone(), item))
+            .collect();
         Ok(keys
             .iter()
             .map(|key| found.get(key).filter(|item| !item.expired(now)).cloned())
@@ -776,6 +791,15 @@ impl Store for DynamoStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn number_sets_go_out_without_repeated_members() {
+        let addend = Addend::NumberSet(vec![2, 1, 2, 1]);
+        assert_eq!(
+            addend_value(&addend),
+            AttributeValue::Ns(vec!["1".to_owned(), "2".to_owned()])
+        );
+    }
 
     #[test]
     fn attribute_mapping_round_trips_json() {

@@ -64,7 +64,7 @@ pub enum ProjectQuery {
 }
 
 /// What an agent configuration's `user_access` names, as KAS reported it: the `access_as`
-/// slice GitLab keeps, and the project and group full paths (at most 100 of each).
+/// slice GitLab keeps, and the project and group full paths (at most 500 of each).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UserAccessRequest {
     pub config: serde_json::Map<String, serde_json::Value>,
@@ -594,6 +594,12 @@ impl Repository {
         else {
             return Ok(false);
         };
+        if agent.root_namespace_id.is_none() {
+            tracing::warn!(
+                agent_id,
+                "agent stored without its root namespace (imported before grants were kept); its user_access grants stay empty until it is imported again"
+            );
+        }
         let routes: Vec<Option<Route>> = found[1..]
             .iter()
             .map(|item| item.as_ref().map(Item::decode::<Route>).transpose())

@@ -472,11 +472,30 @@ on_both_backends! {
             (json!({"projects": [{"id": "group/private"}]}), "`user_access` keyword is not found in agent config file."),
             (json!({"access_as": {}, "projects": [{"id": "group/private"}]}), "`access_as` is not found under the `user_access` keyword."),
             (json!({"access_as": {"agent": {}, "user": {}}, "groups": [{"id": "group"}]}), "`access_as` must exist only once under the `user_access` keyword."),
-            (json!({"access_as": {"user": {}}, "groups": [{"id": "group"}]}), "403 Forbidden"),
+            (json!({"access_as": {"user": {}}, "groups": [{"id": "group"}]}), "User impersonation requires EEP license."),
         ] {
             configure(&app, 7, user_access).await;
             authorize(&app, request(&alice)).await.assert(403, &json!({"message": message}).to_string());
         }
+        // GitLab keeps the first 500 entries of each list: a grant far down a long list counts,
+        // and reading every named route is still one round trip, as is every membership.
+        let mut projects: Vec<Value> = (0..450).map(|i| json!({"id": format!("group/missing-{i}")})).collect();
+        projects.push(json!({"id": "GROUP/Private"}));
+        let groups: Vec<Value> = (0..300).map(|i| json!({"id": format!("group/sub-{i}")})).collect();
+        app.take_round_trips();
+        configure(&app, 7, json!({"access_as": {"agent": {}}, "projects": projects, "groups": groups})).await;
+        assert_eq!(app.take_round_trips(), 2, "agent_configuration naming 751 paths");
+        authorize(&app, request(&alice)).await.assert(
+            201,
+            r#"{"agent":{"id":7,"config_project":{"id":26}},"user":{"id":2,"username":"Alice"},"access_as":{"agent":{}}}"#,
+        );
+        assert_eq!(app.take_round_trips(), 2);
+        let mut too_far: Vec<Value> = (0..500).map(|i| json!({"id": format!("group/missing-{i}")})).collect();
+        too_far.push(json!({"id": "group/private"}));
+        configure(&app, 7, json!({"access_as": {"agent": {}}, "projects": too_far})).await;
+        authorize(&app, request(&alice)).await
+            .assert(403, r#"{"message":"`user_access` keyword is not found in agent config file."}"#);
+
         // An agent that never reported a configuration has no grants.
         authorize(&app, json!({"agent_id": 8, "access_type": "personal_access_token", "access_key": alice})).await
             .assert(403, r#"{"message":"`user_access` keyword is not found in agent config file."}"#);
