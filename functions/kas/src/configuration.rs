@@ -8,6 +8,8 @@ use serde_json::{Value, json};
 use gl_http::{ApiError, AppState, KasRequest, Params};
 use gl_store::repo::UserAccessRequest;
 
+use crate::grape::{invalid_params, required_integer};
+
 /// `agent_id` (integer) and `agent_config` (JSON object) are required; an unknown agent is the
 /// record-not-found 404. The configuration is kept, and its `user_access` grants refreshed for
 /// `authorize_proxy_user`.
@@ -17,37 +19,20 @@ pub async fn agent_configuration(
     params: Params,
 ) -> Result<StatusCode, ApiError> {
     let mut errors = Vec::new();
-    let agent_id = match params.get("agent_id") {
-        None => {
-            errors.push("agent_id is missing");
-            None
-        }
-        Some(value) => {
-            let id = value
-                .as_i64()
-                .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()));
-            if id.is_none() {
-                errors.push("agent_id is invalid");
-            }
-            id
-        }
-    };
+    let agent_id = required_integer(&params, "agent_id", &mut errors);
     let config = match params.get("agent_config") {
         None => {
-            errors.push("agent_config is missing");
+            errors.push("agent_config is missing".to_owned());
             None
         }
         Some(Value::Object(config)) => Some(Value::Object(config.clone())),
         Some(_) => {
-            errors.push("agent_config is invalid");
+            errors.push("agent_config is invalid".to_owned());
             None
         }
     };
     if !errors.is_empty() {
-        return Err(ApiError::Custom {
-            status: StatusCode::BAD_REQUEST,
-            body: json!({"error": errors.join(", ")}),
-        });
+        return Err(invalid_params(&errors));
     }
     let (Some(agent_id), Some(config)) = (agent_id, config) else {
         return Err(ApiError::Internal(

@@ -7,6 +7,7 @@ use axum::routing::{get, post, put};
 use gl_http::AppState;
 
 mod configuration;
+mod grape;
 mod info;
 mod metrics;
 mod policies;

@@ -9,6 +9,8 @@ use serde_json::{Map, Value};
 use gl_http::{ApiError, AppState, KasRequest, Params};
 use gl_store::keys;
 
+use crate::grape::{integer, invalid_params};
+
 /// The counters GitLab knows; others are ignored so that a newer KAS keeps working.
 pub const COUNTERS: [&str; 5] = [
     "k8s_api_proxy_request",
@@ -45,17 +47,7 @@ fn invalid(paths: &[String]) -> ApiError {
         .iter()
         .map(|path| format!("{path} is invalid"))
         .collect();
-    ApiError::Custom {
-        status: StatusCode::BAD_REQUEST,
-        body: serde_json::json!({"error": errors.join(", ")}),
-    }
-}
-
-/// Grape's `Integer` coercion: JSON integers and integer strings.
-fn integer(value: &Value) -> Option<i64> {
-    value
-        .as_i64()
-        .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))
+    invalid_params(&errors)
 }
 
 /// A `Hash` parameter; anything else is recorded as invalid.

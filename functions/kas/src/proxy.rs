@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use crate::grape::{invalid_params, required_integer};
 use gl_http::admin::validate_token;
 use gl_http::{ApiError, AppState, KasRequest, Params};
 use gl_model::{AccessLevel, UserState};
@@ -47,25 +48,11 @@ enum AccessType {
 /// Grape's declared parameters: `agent_id` (integer), `access_type` (one of two values),
 /// `access_key`, and `csrf_token` (not blank) for session cookies; every failure in one 400.
 fn validate(params: &Params) -> Result<(i64, AccessType, String), ApiError> {
-    let mut errors = Vec::new();
-    let agent_id = match params.get("agent_id") {
-        None => {
-            errors.push("agent_id is missing");
-            None
-        }
-        Some(value) => {
-            let id = value
-                .as_i64()
-                .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()));
-            if id.is_none() {
-                errors.push("agent_id is invalid");
-            }
-            id
-        }
-    };
+    let mut errors: Vec<String> = Vec::new();
+    let agent_id = required_integer(params, "agent_id", &mut errors);
     let access_type = match params.get("access_type") {
         None => {
-            errors.push("access_type is missing");
+            errors.push("access_type is missing".to_owned());
             None
         }
         Some(Value::String(kind)) if kind == "session_cookie" => Some(AccessType::SessionCookie),
@@ -73,40 +60,37 @@ fn validate(params: &Params) -> Result<(i64, AccessType, String), ApiError> {
             Some(AccessType::PersonalAccessToken)
         }
         Some(_) => {
-            errors.push("access_type does not have a valid value");
+            errors.push("access_type does not have a valid value".to_owned());
             None
         }
     };
     let access_key = match params.get("access_key") {
         None => {
-            errors.push("access_key is missing");
+            errors.push("access_key is missing".to_owned());
             None
         }
         Some(Value::String(key)) => Some(key.clone()),
         Some(Value::Number(number)) => Some(number.to_string()),
         Some(_) => {
-            errors.push("access_key is invalid");
+            errors.push("access_key is invalid".to_owned());
             None
         }
     };
     if let Some(AccessType::SessionCookie) = access_type {
         match params.get("csrf_token") {
-            None => errors.push("csrf_token is missing"),
+            None => errors.push("csrf_token is missing".to_owned()),
             Some(Value::String(token)) if token.trim().is_empty() => {
-                errors.push("csrf_token is empty")
+                errors.push("csrf_token is empty".to_owned())
             }
             Some(Value::String(_)) => {}
-            Some(_) => errors.push("csrf_token is invalid"),
+            Some(_) => errors.push("csrf_token is invalid".to_owned()),
         }
     }
     match (agent_id, access_type, access_key) {
         (Some(agent_id), Some(access_type), Some(access_key)) if errors.is_empty() => {
             Ok((agent_id, access_type, access_key))
         }
-        _ => Err(ApiError::Custom {
-            status: StatusCode::BAD_REQUEST,
-            body: json!({"error": errors.join(", ")}),
-        }),
+        _ => Err(invalid_params(&errors)),
     }
 }
 

@@ -52,14 +52,13 @@ fn start(args: &[&str]) -> Server {
     panic!("local-api exited before printing its curl line: {status:?}");
 }
 
-async fn get(server: &Server, path: &str) -> (u16, String) {
+/// One GET over a fresh connection with these extra header lines; status and body.
+async fn raw_get(server: &Server, path: &str, headers: &str) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(&server.address)
         .await
         .unwrap();
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nGitlab-Shell-Api-Request: {}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n",
-        server.token
-    );
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Connection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut raw = String::new();
     stream.read_to_string(&mut raw).await.unwrap();
@@ -69,6 +68,14 @@ async fn get(server: &Server, path: &str) -> (u16, String) {
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     (status, body)
+}
+
+async fn get(server: &Server, path: &str) -> (u16, String) {
+    let headers = format!(
+        "Gitlab-Shell-Api-Request: {}\r\nContent-Type: application/json\r\n",
+        server.token
+    );
+    raw_get(server, path, &headers).await
 }
 
 fn write_seed(dir: &Path, body: &str) -> String {
@@ -116,21 +123,9 @@ async fn kas_get(server: &Server, data_dir: &Path, path: &str, agent_token: &str
     let secret = std::fs::read(data_dir.join(".gitlab_kas_secret")).unwrap();
     let key = gl_auth::kas_secret_from_file(&secret).unwrap();
     let jwt = gl_auth::mint_kas_jwt(&key, chrono::Utc::now().timestamp());
-    let mut stream = tokio::net::TcpStream::connect(&server.address)
-        .await
-        .unwrap();
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nGitlab-Kas-Api-Request: {jwt}\r\nAuthorization: Bearer {agent_token}\r\nConnection: close\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).await.unwrap();
-    let status = raw[9..12].parse().unwrap();
-    let body = raw
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    let headers =
+        format!("Gitlab-Kas-Api-Request: {jwt}\r\nAuthorization: Bearer {agent_token}\r\n");
+    raw_get(server, path, &headers).await
 }
 
 #[tokio::test]
