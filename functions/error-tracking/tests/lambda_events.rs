@@ -1,30 +1,16 @@
 //! The `error-tracking` function's handler fed an API Gateway REST event as OpsTrace's call
 //! arrives through the private API: stage in the path, base64 JSON body, token header.
 
-use std::sync::Arc;
-
 use http_body_util::BodyExt;
 
 use gl_http::{AppState, InstanceInfo};
-use gl_store::embedded::EmbeddedStore;
-use gl_store::{Repository, Store};
 
 const TOKEN: &str = "opstrace-secret";
 
 async fn invoke(token: &str) -> (u16, String) {
-    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::in_memory());
     let seed = r#"{"groups":[{"id":1,"path":"g","name":"G","parent_id":null}],
         "projects":[{"id":26,"namespace_id":1,"path":"p","error_tracking":{"enabled":true,"client_keys":[{"public_key":"glet_active"}]}}]}"#;
-    let world = gl_model::seed::parse(
-        seed.as_bytes(),
-        "2024-01-01T00:00:00.000Z",
-        &gl_auth::token_digest,
-    )
-    .unwrap();
-    Repository::new(Arc::clone(&store))
-        .import_seed(world)
-        .await
-        .unwrap();
+    let store = gl_http::seed::in_memory_store(seed).await.unwrap();
     let instance = InstanceInfo {
         gitlab_version: "18.6.0".into(),
         gitlab_rev: "abc".into(),

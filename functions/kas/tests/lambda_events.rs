@@ -1,31 +1,17 @@
 //! The `kas` function's handler fed an API Gateway REST event as KAS's `agent_info` arrives
 //! through the private API: stage in the path, KAS JWT and agent token headers, no body.
 
-use std::sync::Arc;
-
 use http_body_util::BodyExt;
 
 use gl_http::{AppState, InstanceInfo};
-use gl_store::embedded::EmbeddedStore;
-use gl_store::{Repository, Store};
 
 const KEY: &[u8; 32] = b"0123456789abcdef0123456789abcdef";
 
 async fn invoke(agent_token: &str) -> (u16, serde_json::Value) {
-    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::in_memory());
     let seed = r#"{"groups":[{"id":1,"path":"g","name":"G","parent_id":null}],
         "projects":[{"id":26,"namespace_id":1,"path":"p","default_branch":"main"}],
         "agents":[{"id":7,"name":"agent1","project_id":26,"token":"agent-secret"}]}"#;
-    let world = gl_model::seed::parse(
-        seed.as_bytes(),
-        "2024-01-01T00:00:00.000Z",
-        &gl_auth::token_digest,
-    )
-    .unwrap();
-    Repository::new(Arc::clone(&store))
-        .import_seed(world)
-        .await
-        .unwrap();
+    let store = gl_http::seed::in_memory_store(seed).await.unwrap();
     let instance = InstanceInfo {
         gitlab_version: "18.6.0".into(),
         gitlab_rev: "abc".into(),

@@ -1,35 +1,21 @@
 //! The `shell` function's handler fed real API Gateway REST (v1) events, as a private REST API
 //! delivers them: stage in `requestContext.path`, multi-value headers, base64 bodies.
 
-use std::sync::Arc;
-
 use http_body_util::BodyExt;
 
 use gl_http::{AppState, InstanceInfo};
-use gl_store::embedded::EmbeddedStore;
-use gl_store::{Repository, Store};
 
 const SECRET: &[u8] = b"lambda-secret";
 const KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMzna5aq8PDltRbXkTJV8x951Pl7NXp3IYEEAI3XhPBb root@laptop";
 
 async fn state() -> AppState {
-    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::in_memory());
     let seed = format!(
         r#"{{"users":[{{"id":1,"username":"root","name":"Administrator","email":"admin@example.com"}}],
             "keys":[{{"id":1,"user_id":1,"title":"root@laptop","key":"{KEY}","created_at":"2024-01-01T00:00:00Z"}}],
             "settings":{{"gitlab_url":"https://gitlab.example.com","gitaly":{{"address":"tcp://gitaly:8075","token":"","storage":"default"}}}}}}"#
     );
-    let world = gl_model::seed::parse(
-        seed.as_bytes(),
-        "2024-01-01T00:00:00.000Z",
-        &gl_auth::token_digest,
-    )
-    .unwrap();
-    Repository::new(Arc::clone(&store))
-        .import_seed(world)
-        .await
-        .unwrap();
+    let store = gl_http::seed::in_memory_store(&seed).await.unwrap();
     let instance = InstanceInfo {
         gitlab_version: "18.6.0".into(),
         gitlab_rev: "abc1234".into(),

@@ -53,18 +53,17 @@ pub async fn import_seed_bytes(
     bytes: &[u8],
     path: &Path,
 ) -> Result<ImportReport, SeedImportError> {
-    let now = gl_model::gitlab_timestamp(chrono::Utc::now());
-    let world = seed::parse(bytes, &now, &gl_auth::token_digest).map_err(|source| {
-        SeedImportError::Invalid {
-            path: path.to_owned(),
-            source,
-        }
-    })?;
-    repo.import_seed(world)
+    gl_http::seed::import(repo, bytes)
         .await
-        .map_err(|source| SeedImportError::Store {
-            path: path.to_owned(),
-            source,
+        .map_err(|err| match err {
+            gl_http::seed::SeedImportError::Invalid(source) => SeedImportError::Invalid {
+                path: path.to_owned(),
+                source,
+            },
+            gl_http::seed::SeedImportError::Store(source) => SeedImportError::Store {
+                path: path.to_owned(),
+                source,
+            },
         })
 }
 

@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod lambda;
 pub mod params;
+pub mod seed;
 pub mod state;
 
 pub use config::Config;

@@ -378,36 +378,8 @@ on_both_backends! {
     }
 }
 
-/// A personal access token made the way GitLab Shell makes one, for `user_id`.
 async fn pat(app: &TestApp, user_id: i64, scopes: Value) -> String {
-    let created = app
-        .shell_post(
-            "/api/v4/internal/personal_access_token",
-            &json!({"user_id": user_id, "name": "kube", "scopes": scopes}),
-        )
-        .await
-        .json();
-    created["token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{created}"))
-        .to_owned()
-}
-
-/// A token stored directly, for states the API cannot produce (expired, revoked).
-async fn stored_pat(app: &TestApp, plaintext: &str, user_id: i64, expires_at: &str, revoked: bool) {
-    use gl_store::{Condition, Item, WriteOp, keys};
-    let digest = gl_auth::token_digest(plaintext);
-    let token = json!({"id": 900, "user_id": user_id, "name": "old", "token_digest": digest, "scopes": ["k8s_proxy"],
-                       "expires_at": expires_at, "revoked": revoked, "created_at": "2024-01-01T00:00:00.000Z"});
-    let item = Item::new(keys::personal_access_token_digest(&digest), &token);
-    app.repo
-        .store()
-        .write(vec![WriteOp::Put {
-            item,
-            condition: Condition::None,
-        }])
-        .await
-        .unwrap();
+    personal_access_token(app, json!({ "user_id": user_id }), scopes).await
 }
 
 async fn configure(app: &TestApp, agent_id: i64, user_access: Value) {
@@ -512,10 +484,10 @@ on_both_backends! {
             403,
             r#"{"error":"insufficient_scope","error_description":"The request requires higher privileges than provided by the access token.","scope":"k8s_proxy"}"#,
         );
-        stored_pat(&app, "expired-k8s-token", 2, "2020-01-01", false).await;
+        stored_personal_access_token(&app, "expired-k8s-token", 2, "2020-01-01", false).await;
         authorize(&app, request("expired-k8s-token")).await
             .assert(401, r#"{"error":"invalid_token","error_description":"Token has expired."}"#);
-        stored_pat(&app, "revoked-k8s-token", 2, "2099-01-01", true).await;
+        stored_personal_access_token(&app, "revoked-k8s-token", 2, "2099-01-01", true).await;
         authorize(&app, request("revoked-k8s-token")).await
             .assert(401, r#"{"error":"invalid_token","error_description":"Token has been revoked."}"#);
         for unknown in ["no-such-token", ""] {
@@ -529,7 +501,7 @@ on_both_backends! {
         authorize(&app, json!({"agent_id": 999, "access_type": "personal_access_token", "access_key": "no-such-token"})).await
             .assert(400, r#"{"message":"400 Bad request - Unable to get user from request data"}"#);
         // A blocked user's token opens nothing.
-        stored_pat(&app, "blocked-k8s-token", 3, "2099-01-01", false).await;
+        stored_personal_access_token(&app, "blocked-k8s-token", 3, "2099-01-01", false).await;
         authorize(&app, request("blocked-k8s-token")).await.assert(401, UNAUTHORIZED);
 
         // Session cookies are GitLab web sessions, which this service never holds.

@@ -40,17 +40,7 @@ async fn call(router: &Router, token: Option<&str>) -> (u16, String) {
 }
 
 async fn create(app: &TestApp, key_id: &str, scopes: serde_json::Value) -> String {
-    let created = app
-        .shell_post(
-            "/api/v4/internal/personal_access_token",
-            &json!({"key_id": key_id, "name": "t", "scopes": scopes}),
-        )
-        .await
-        .json();
-    created["token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{created}"))
-        .to_owned()
+    personal_access_token(app, json!({ "key_id": key_id }), scopes).await
 }
 
 on_both_backends! {
@@ -74,16 +64,11 @@ on_both_backends! {
         assert_eq!(call(&probe, Some("pat-plaintext")).await.0, 200);
 
         // Tokens found but refused get the API guard's bodies.
-        use gl_store::{Condition, Item, WriteOp, keys};
         for (plaintext, expires_at, revoked, description) in [
             ("expired-admin-token", "2020-01-01", false, "Token has expired."),
             ("revoked-admin-token", "2099-01-01", true, "Token has been revoked."),
         ] {
-            let digest = gl_auth::token_digest(plaintext);
-            let token = json!({"id": 901, "user_id": 1, "name": "old", "token_digest": digest, "scopes": ["api"],
-                               "expires_at": expires_at, "revoked": revoked, "created_at": "2024-01-01T00:00:00.000Z"});
-            let item = Item::new(keys::personal_access_token_digest(&digest), &token);
-            app.repo.store().write(vec![WriteOp::Put { item, condition: Condition::None }]).await.unwrap();
+            stored_personal_access_token(&app, plaintext, 1, expires_at, revoked).await;
             assert_eq!(
                 call(&probe, Some(plaintext)).await,
                 (401, json!({"error": "invalid_token", "error_description": description}).to_string())

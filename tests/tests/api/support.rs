@@ -280,3 +280,48 @@ macro_rules! on_both_backends {
     )*};
 }
 pub(crate) use on_both_backends;
+
+/// A personal access token made the way GitLab Shell makes one (`/personal_access_token`),
+/// for the actor `actor` names (`{"key_id": ...}` or `{"user_id": ...}`).
+pub async fn personal_access_token(
+    app: &TestApp,
+    actor: serde_json::Value,
+    scopes: serde_json::Value,
+) -> String {
+    let mut body = actor;
+    body["name"] = serde_json::json!("t");
+    body["scopes"] = scopes;
+    let created = app
+        .shell_post("/api/v4/internal/personal_access_token", &body)
+        .await
+        .json();
+    created["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{created}"))
+        .to_owned()
+}
+
+/// A token stored directly, in states the API cannot produce (expired, revoked, a blocked
+/// user's), with the `api` and `k8s_proxy` scopes.
+pub async fn stored_personal_access_token(
+    app: &TestApp,
+    plaintext: &str,
+    user_id: i64,
+    expires_at: &str,
+    revoked: bool,
+) {
+    use gl_store::{Condition, Item, WriteOp, keys};
+    let digest = gl_auth::token_digest(plaintext);
+    let token = serde_json::json!({"id": 900, "user_id": user_id, "name": "old", "token_digest": digest,
+        "scopes": ["api", "k8s_proxy"], "expires_at": expires_at, "revoked": revoked,
+        "created_at": "2024-01-01T00:00:00.000Z"});
+    let item = Item::new(keys::personal_access_token_digest(&digest), &token);
+    app.repo
+        .store()
+        .write(vec![WriteOp::Put {
+            item,
+            condition: Condition::None,
+        }])
+        .await
+        .unwrap();
+}

@@ -1,0 +1,35 @@
+//! Seed documents: validated whole, tokens digested as the store keeps them, then written. The
+//! local server's `--seed` and `import-seed`, and the Lambda handler tests, all go through here.
+
+use std::sync::Arc;
+
+use gl_model::seed::{self, SeedError};
+use gl_store::embedded::EmbeddedStore;
+use gl_store::repo::{ImportError, ImportReport};
+use gl_store::{Repository, Store};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SeedImportError {
+    /// A bad field: nothing was written.
+    #[error(transparent)]
+    Invalid(SeedError),
+    #[error(transparent)]
+    Store(ImportError),
+}
+
+/// Validates a whole seed document, then writes it; a bad field imports nothing.
+pub async fn import(repo: &Repository, bytes: &[u8]) -> Result<ImportReport, SeedImportError> {
+    let now = gl_model::gitlab_timestamp(chrono::Utc::now());
+    let world =
+        seed::parse(bytes, &now, &gl_auth::token_digest).map_err(SeedImportError::Invalid)?;
+    repo.import_seed(world)
+        .await
+        .map_err(SeedImportError::Store)
+}
+
+/// A fresh in-memory embedded store holding this seed.
+pub async fn in_memory_store(seed: &str) -> Result<Arc<dyn Store>, SeedImportError> {
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::in_memory());
+    import(&Repository::new(Arc::clone(&store)), seed.as_bytes()).await?;
+    Ok(store)
+}
