@@ -68,7 +68,8 @@ async fn allowed(
     let project_id: i64 = project_id.trim().parse().map_err(|_| not_found())?;
     let (project, key) = state
         .repo
-        .error_tracking_key(project_id, &public_key)
+        .error_tracking()
+        .client_key(project_id, &public_key)
         .await?;
     let project = project.ok_or_else(not_found)?;
     let enabled = project.error_tracking_enabled

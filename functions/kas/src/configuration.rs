@@ -42,6 +42,7 @@ pub async fn agent_configuration(
     let user_access = user_access_request(&config);
     if !state
         .repo
+        .kas()
         .refresh_agent_configuration(agent_id, &config, user_access)
         .await?
     {

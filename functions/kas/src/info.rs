@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use gl_http::{AgentToken, ApiError, AppState, Params};
-use gl_model::{Project, Settings, Visibility};
+use gl_model::{GitalyRepository, Project, RepoType, Settings, Visibility};
 use gl_store::repo::ProjectQuery;
 
 #[derive(Debug, Serialize)]
@@ -18,16 +18,6 @@ pub struct GitalyInfo {
     address: String,
     token: String,
     features: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct GitalyRepository {
-    storage_name: String,
-    relative_path: String,
-    git_object_directory: String,
-    git_alternate_object_directories: Vec<String>,
-    gl_repository: String,
-    gl_project_path: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -55,14 +45,7 @@ fn gitaly(project: &Project, settings: &Settings) -> (GitalyInfo, GitalyReposito
             token: settings.gitaly.token.clone(),
             features: BTreeMap::new(),
         },
-        GitalyRepository {
-            storage_name: settings.gitaly.storage.clone(),
-            relative_path: project.hashed_relative_path(),
-            git_object_directory: String::new(),
-            git_alternate_object_directories: Vec::new(),
-            gl_repository: project.gl_repository(),
-            gl_project_path: project.full_path.clone(),
-        },
+        project.gitaly_repository(&settings.gitaly.storage, RepoType::Project),
     )
 }
 
@@ -80,7 +63,11 @@ pub async fn agent_info(
     token: AgentToken,
     State(state): State<AppState>,
 ) -> Result<Json<AgentInfo>, ApiError> {
-    let (agent, project, settings) = state.repo.agent_with_project(&token.digest, None).await?;
+    let (agent, project, settings) = state
+        .repo
+        .kas()
+        .agent_with_project(&token.digest, None)
+        .await?;
     let agent = agent.ok_or(ApiError::Unauthorized)?;
     let project = project.ok_or(ApiError::NotFound(None))?;
     let (gitaly_info, gitaly_repository) = gitaly(&project, &settings);
@@ -125,6 +112,7 @@ async fn accessible_project(
     let query = project_query(params);
     let (agent, project, settings) = state
         .repo
+        .kas()
         .agent_with_project(&token.digest, Some(&query))
         .await?;
     let agent = agent.ok_or(ApiError::Unauthorized)?;

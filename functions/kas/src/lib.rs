@@ -12,7 +12,7 @@ mod info;
 mod metrics;
 mod policies;
 mod proxy;
-mod starboard;
+pub mod starboard;
 
 pub fn router(state: AppState) -> Router {
     Router::new()

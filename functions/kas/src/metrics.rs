@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
 use gl_http::{ApiError, AppState, KasRequest, Params};
-use gl_store::keys;
+use gl_store::repo::kas::UsageReport;
 
 use crate::grape::{integer, invalid_params};
 
@@ -115,7 +115,8 @@ pub async fn usage_metrics(
     counters.retain(|(_, count)| *count > 0);
     state
         .repo
-        .record_kas_metrics(keys::kas_usage_metrics(&today()), counters, uniques)
+        .kas()
+        .record_usage(UsageReport::Metrics, &today(), counters, uniques)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -170,7 +171,8 @@ pub async fn agent_events(
     }
     state
         .repo
-        .record_kas_metrics(keys::kas_agent_events(&today()), counters, uniques)
+        .kas()
+        .record_usage(UsageReport::Events, &today(), counters, uniques)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

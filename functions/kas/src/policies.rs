@@ -36,6 +36,7 @@ pub async fn policies_configuration(
 ) -> Result<Json<PoliciesConfiguration>, ApiError> {
     let policies = state
         .repo
+        .kas()
         .scan_execution_policies(agent.agent.project_id)
         .await?;
     let configurations = targeting(&policies, &agent.agent.name)
@@ -105,6 +106,7 @@ pub async fn scan_execution_policies(
 ) -> Result<Json<Policies>, ApiError> {
     let policies = state
         .repo
+        .kas()
         .scan_execution_policies(agent.agent.project_id)
         .await?;
     let policies = targeting(&policies, &agent.agent.name)

@@ -12,6 +12,7 @@ use crate::grape::{invalid_params, required_integer};
 use gl_http::admin::validate_token;
 use gl_http::{ApiError, AppState, KasRequest, Params};
 use gl_model::{AccessLevel, UserState};
+use gl_store::repo::kas::GrantRoles;
 
 /// `Gitlab::Auth::K8S_PROXY_SCOPE`.
 const K8S_PROXY_SCOPE: &str = "k8s_proxy";
@@ -126,13 +127,21 @@ pub async fn authorize_proxy_user(
         .map(|key| gl_auth::token_digest(&key));
     let (token, agent, grants) = state
         .repo
-        .proxy_user_credentials(digest.as_deref(), agent_id)
+        .kas()
+        .agent_grants_with_token(digest.as_deref(), agent_id)
         .await?;
     let unable = || ApiError::BadRequest(Some("Unable to get user from request data".to_owned()));
     let token = token.ok_or_else(unable)?;
     validate_token(&token, K8S_PROXY_SCOPE, chrono::Utc::now())?;
-    let (user, project_roles, group_roles) =
-        state.repo.proxy_user_roles(token.user_id, &grants).await?;
+    let GrantRoles {
+        user,
+        project_roles,
+        group_roles,
+    } = state
+        .repo
+        .kas()
+        .roles_on_grants(token.user_id, &grants)
+        .await?;
     let user = user
         .filter(|user| user.state == UserState::Active)
         .ok_or(ApiError::Unauthorized)?;

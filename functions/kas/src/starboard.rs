@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use sha1::{Digest, Sha1};
 
 use gl_http::{AgentRequest, ApiError, AppState, Params};
+use gl_model::{StarboardFinding, StarboardScan};
 
 /// `Gitlab::UUID`'s production namespace for vulnerability finding UUIDs.
 pub const FINDING_UUID_NAMESPACE: uuid::Uuid = uuid::uuid!("58dc0f06-936c-43b3-93bb-71693f1b6570");
@@ -37,10 +38,7 @@ const CONFIDENCES: [&str; 8] = [
 ];
 
 fn sha1_hex(text: &str) -> String {
-    Sha1::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha1::digest(text.as_bytes()))
 }
 
 /// `Gitlab::Ci::Reports::Security::Identifier#fingerprint`: SHA-1 of
@@ -186,6 +184,31 @@ fn validate(params: &Params) -> Result<(Value, Value), ApiError> {
     Ok((vulnerability.clone(), scanner.clone()))
 }
 
+/// A finding's state as GitLab's `scan_result` batch update leaves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FindingState {
+    Detected,
+    Resolved,
+}
+
+/// Resolution is not written onto each finding (that would cost `scan_result` a third round
+/// trip): a finding reported before the agent's last scan and absent from it is resolved, and
+/// one reported again afterwards is detected again.
+pub fn finding_state(
+    finding: &StarboardFinding,
+    last_scan: Option<&StarboardScan>,
+) -> FindingState {
+    match last_scan {
+        Some(scan)
+            if finding.reported_at_us < scan.scanned_at_us
+                && !scan.kept_uuids.contains(&finding.uuid) =>
+        {
+            FindingState::Resolved
+        }
+        _ => FindingState::Detected,
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Created {
     uuid: String,
@@ -202,22 +225,21 @@ pub async fn create_vulnerability(
     let agent = agent.agent;
     let uuid = finding_uuid(agent.id, agent.project_id, &vulnerability);
     let lower = |name: &str| vulnerability[name].as_str().map(str::to_lowercase);
-    let finding = json!({
-        "uuid": uuid,
-        "report_type": REPORT_TYPE,
-        "agent_id": agent.id,
-        "project_id": agent.project_id,
-        "name": vulnerability["name"],
-        "severity": lower("severity"),
-        "confidence": lower("confidence").unwrap_or_else(|| "unknown".to_owned()),
-        "vulnerability": vulnerability,
-        "scanner": scanner,
-        "updated_at": gl_model::gitlab_timestamp(chrono::Utc::now()),
-    });
-    state
-        .repo
-        .put_starboard_finding(agent.id, &uuid, &finding)
-        .await?;
+    let now = chrono::Utc::now();
+    let finding = StarboardFinding {
+        uuid: uuid.clone(),
+        report_type: REPORT_TYPE.to_owned(),
+        agent_id: agent.id,
+        project_id: agent.project_id,
+        name: vulnerability["name"].clone(),
+        severity: lower("severity"),
+        confidence: lower("confidence").unwrap_or_else(|| "unknown".to_owned()),
+        vulnerability,
+        scanner,
+        updated_at: gl_model::gitlab_timestamp(now),
+        reported_at_us: now.timestamp_micros(),
+    };
+    state.repo.kas().put_starboard_finding(&finding).await?;
     Ok(Json(Created { uuid }))
 }
 
@@ -246,9 +268,11 @@ pub async fn scan_result(
         .filter_map(|text| uuid::Uuid::parse_str(text).ok())
         .map(|uuid| uuid.hyphenated().to_string())
         .collect();
+    let scanned_at_us = chrono::Utc::now().timestamp_micros();
     state
         .repo
-        .record_starboard_scan(agent.agent.id, &uuids)
+        .kas()
+        .record_starboard_scan(agent.agent.id, &uuids, scanned_at_us)
         .await?;
     Ok((StatusCode::OK, Json(json!(200))))
 }

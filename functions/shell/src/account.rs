@@ -12,7 +12,10 @@ use gl_http::{ApiError, Params, ShellRequest};
 use gl_model::PersonalAccessToken;
 
 use crate::ShellState;
-use crate::actor::Actor;
+use gl_model::User;
+use gl_store::repo::identity::ResolvedActor as Actor;
+
+use crate::actor::actor_query;
 use crate::params::InternalParams;
 
 #[derive(Debug, Serialize)]
@@ -29,23 +32,21 @@ fn failure(message: impl Into<String>) -> Response {
     .into_response()
 }
 
-/// `validate_actor` and the `user_id` rule, shared by both commands: the message for an actor
-/// that cannot act, or `None`.
-fn actor_error(params: &Params, actor: &Actor) -> Option<&'static str> {
+/// `validate_actor` and the `user_id` rule, shared by both commands: the user who acts, or the
+/// message for an actor that cannot act.
+fn acting_user(params: &Params, actor: Actor) -> Result<User, &'static str> {
     if params.has("key_id") {
-        return match (&actor.key, &actor.user) {
-            (None, _) => Some("Could not find the given key"),
-            (Some(_), None) => Some("Could not find a user for the given key"),
-            _ => None,
+        return match (actor.key, actor.user) {
+            (None, _) => Err("Could not find the given key"),
+            (Some(_), None) => Err("Could not find a user for the given key"),
+            (Some(_), Some(user)) => Ok(user),
         };
     }
-    if params.has("user_id") && actor.user.is_none() {
-        return Some("Could not find the given user");
+    match actor.user {
+        Some(user) => Ok(user),
+        None if params.has("user_id") => Err("Could not find the given user"),
+        None => Err("Could not find a user without a key"),
     }
-    if actor.user.is_none() {
-        return Some("Could not find a user without a key");
-    }
-    None
 }
 
 fn is_deploy_key(actor: &Actor) -> bool {
@@ -66,38 +67,37 @@ pub async fn two_factor_recovery_codes(
     InternalParams(params): InternalParams,
 ) -> Result<Response, ApiError> {
     let repo = &state.app.repo;
-    let actor = Actor::from_params(repo, &params).await?;
-    if let Some(message) = actor_error(&params, &actor) {
-        return Ok(failure(message));
-    }
-    if is_deploy_key(&actor) {
+    let actor = repo.identity().actor(&actor_query(&params)).await?;
+    let deploy_key = is_deploy_key(&actor);
+    let user = match acting_user(&params, actor) {
+        Ok(user) => user,
+        Err(message) => return Ok(failure(message)),
+    };
+    if deploy_key {
         return Ok(failure(
             "Deploy keys cannot be used to retrieve recovery codes",
         ));
     }
-    let user = actor.user.expect("actor_error ensures a user");
     if !user.two_factor_enabled {
         return Ok(failure(
             "Two-factor authentication is not enabled for this user",
         ));
     }
     let codes: Vec<String> = (0..10)
-        .map(|_| hex(&gl_auth::random_bytes::<8>()))
+        .map(|_| hex::encode(gl_auth::random_bytes::<8>()))
         .collect();
     let digests: Vec<String> = codes
         .iter()
         .map(|code| gl_auth::token_digest(code))
         .collect();
-    repo.replace_recovery_codes(user.id, &digests).await?;
+    repo.shell()
+        .replace_recovery_codes(user.id, &digests)
+        .await?;
     Ok(Json(RecoveryCodes {
         success: true,
         recovery_codes: codes,
     })
     .into_response())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The scopes a token made over SSH may carry: GitLab's API, repository and registry scopes.
@@ -117,12 +117,6 @@ pub const ALLOWED_SCOPES: [&str; 11] = [
 
 /// `PersonalAccessToken::MAX_PERSONAL_ACCESS_TOKEN_LIFETIME_IN_DAYS`.
 const MAX_LIFETIME_DAYS: i64 = 365;
-
-/// Ruby's `Array#inspect` of the sorted scope list, as GitLab's message prints it.
-fn ruby_inspect(values: &[&str]) -> String {
-    let quoted: Vec<String> = values.iter().map(|v| format!("\"{v}\"")).collect();
-    format!("[{}]", quoted.join(", "))
-}
 
 /// Ruby's `Date.parse` for the forms people type: ISO dates (a time after them is ignored),
 /// day/month/year with `/`, `.` or `-`, and day-month-year words.
@@ -167,16 +161,16 @@ pub async fn personal_access_token(
     InternalParams(params): InternalParams,
 ) -> Result<Response, ApiError> {
     let repo = &state.app.repo;
-    let actor = Actor::from_params(repo, &params).await?;
+    let actor = repo.identity().actor(&actor_query(&params)).await?;
     if is_deploy_key(&actor) {
         return Ok(failure(
             "Deploy keys cannot be used to create personal access tokens",
         ));
     }
-    if let Some(message) = actor_error(&params, &actor) {
-        return Ok(failure(message));
-    }
-    let user = actor.user.expect("actor_error ensures a user");
+    let user = match acting_user(&params, actor) {
+        Ok(user) => user,
+        Err(message) => return Ok(failure(message)),
+    };
     let name = params.text("name").unwrap_or_default();
     // `PersonalAccessTokens::CreateService` refuses users who may not create tokens (blocked,
     // deactivated, pending approval); it answers after the name, scope and date-format checks.
@@ -194,7 +188,7 @@ pub async fn personal_access_token(
     {
         return Ok(failure(format!(
             "Invalid scope: '{invalid}'. Valid scopes are: {}",
-            ruby_inspect(&ALLOWED_SCOPES)
+            gl_model::ruby::inspect(&ALLOWED_SCOPES)
         )));
     }
     let today = Utc::now().date_naive();
@@ -223,7 +217,7 @@ pub async fn personal_access_token(
             "Failed to create token: Expires at cannot be in the past",
         ));
     }
-    let plaintext = format!("glpat-{}", hex(&gl_auth::random_bytes::<20>()));
+    let plaintext = format!("glpat-{}", hex::encode(gl_auth::random_bytes::<20>()));
     let token = PersonalAccessToken {
         id: i64::from_le_bytes(gl_auth::random_bytes::<8>()) & 0x001F_FFFF_FFFF_FFFF,
         user_id: user.id,
@@ -234,7 +228,7 @@ pub async fn personal_access_token(
         revoked: false,
         created_at: gl_model::gitlab_timestamp(Utc::now()),
     };
-    repo.create_personal_access_token(&token).await?;
+    repo.identity().create_personal_access_token(&token).await?;
     Ok(Json(CreatedToken {
         success: true,
         token: plaintext,
@@ -256,11 +250,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scope_list_is_printed_like_ruby() {
-        assert_eq!(
-            ruby_inspect(&["api", "read_user"]),
-            r#"["api", "read_user"]"#
-        );
+    fn scopes_are_listed_sorted() {
         let mut sorted = ALLOWED_SCOPES;
         sorted.sort_unstable();
         assert_eq!(sorted, ALLOWED_SCOPES);

@@ -1,92 +1,47 @@
 //! `Support::GitAccessActor.from_params`: who is calling, from `key_id`, `user_id`,
-//! `username` or `identifier`, first match wins.
+//! `username` or `identifier`, first match wins. Every shell endpoint names its actor here.
 
-use gl_http::{ApiError, Params};
-use gl_model::{SshKey, User};
-use gl_store::Repository;
-
-/// The resolved actor: a key (user or deploy key) and/or a user.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Actor {
-    pub key: Option<SshKey>,
-    pub user: Option<User>,
-}
+use gl_http::Params;
+use gl_store::repo::ActorQuery;
 
 /// `Gitlab::Identifier`: `user-<id>` or `key-<id>`, anchored; anything else is nobody.
-enum Identifier {
-    User(i64),
-    Key(i64),
+fn parse_identifier(identifier: &str) -> ActorQuery {
+    let id = |digits: &str| {
+        digits
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| digits.parse().ok())
+            .flatten()
+    };
+    if let Some(user_id) = identifier.strip_prefix("user-").and_then(id) {
+        return ActorQuery::UserId(user_id);
+    }
+    if let Some(key_id) = identifier.strip_prefix("key-").and_then(id) {
+        return ActorQuery::KeyOwner(key_id);
+    }
+    ActorQuery::Nobody
 }
 
-fn parse_identifier(identifier: &str) -> Option<Identifier> {
-    if let Some(id) = identifier.strip_prefix("user-") {
-        return id
-            .parse()
-            .ok()
-            .filter(|_| id.bytes().all(|b| b.is_ascii_digit()))
-            .map(Identifier::User);
+/// The actor in GitLab's order. An id that is not an integer names nobody. Only
+/// authentication-capable keys count (the store's resolution drops a signing-only key), and a
+/// key's user is its owner (for a deploy key, its creator).
+pub fn actor_query(params: &Params) -> ActorQuery {
+    if params.has("key_id") {
+        return params
+            .id("key_id")
+            .map_or(ActorQuery::Nobody, ActorQuery::KeyId);
     }
-    if let Some(id) = identifier.strip_prefix("key-") {
-        return id
-            .parse()
-            .ok()
-            .filter(|_| id.bytes().all(|b| b.is_ascii_digit()))
-            .map(Identifier::Key);
+    if params.has("user_id") {
+        return params
+            .id("user_id")
+            .map_or(ActorQuery::Nobody, ActorQuery::UserId);
     }
-    None
-}
-
-impl Actor {
-    /// Resolves the actor in GitLab's order. Only authentication-capable keys count: a
-    /// signing-only key leaves the actor empty. A key's user is its owner (for a deploy key,
-    /// its creator).
-    pub async fn from_params(repo: &Repository, params: &Params) -> Result<Self, ApiError> {
-        if params.has("key_id") {
-            return Self::from_key(repo, params.id("key_id")).await;
-        }
-        if params.has("user_id") {
-            let user = match params.id("user_id") {
-                Some(id) => repo.user_by_id(id).await?,
-                None => None,
-            };
-            return Ok(Self { key: None, user });
-        }
-        if let Some(username) = params.text("username") {
-            let user = repo.user_by_username(&username).await?;
-            return Ok(Self { key: None, user });
-        }
-        if let Some(identifier) = params.text("identifier") {
-            return match parse_identifier(&identifier) {
-                Some(Identifier::User(id)) => Ok(Self {
-                    key: None,
-                    user: repo.user_by_id(id).await?,
-                }),
-                // `Gitlab::Identifier#identify` answers the key's *user* only: no key actor.
-                Some(Identifier::Key(id)) => Ok(Self {
-                    key: None,
-                    user: Self::from_key(repo, Some(id)).await?.user,
-                }),
-                None => Ok(Self::default()),
-            };
-        }
-        Ok(Self::default())
+    if let Some(username) = params.text("username") {
+        return ActorQuery::Username(username);
     }
-
-    async fn from_key(repo: &Repository, id: Option<i64>) -> Result<Self, ApiError> {
-        let Some(id) = id else {
-            return Ok(Self::default());
-        };
-        let Some(key) = repo.auth_key_by_id(id).await? else {
-            return Ok(Self::default());
-        };
-        let user = match key.user_id {
-            Some(user_id) => repo.user_by_id(user_id).await?,
-            None => None,
-        };
-        Ok(Self {
-            key: Some(key),
-            user,
-        })
+    match params.text("identifier") {
+        Some(identifier) => parse_identifier(&identifier),
+        None => ActorQuery::Nobody,
     }
 }
 
@@ -96,14 +51,8 @@ mod tests {
 
     #[test]
     fn identifiers_are_anchored() {
-        assert!(matches!(
-            parse_identifier("user-7"),
-            Some(Identifier::User(7))
-        ));
-        assert!(matches!(
-            parse_identifier("key-12"),
-            Some(Identifier::Key(12))
-        ));
+        assert_eq!(parse_identifier("user-7"), ActorQuery::UserId(7));
+        assert_eq!(parse_identifier("key-12"), ActorQuery::KeyOwner(12));
         for nobody in [
             "user-",
             "user-7x",
@@ -112,7 +61,7 @@ mod tests {
             "user-+7",
             "username-root",
         ] {
-            assert!(parse_identifier(nobody).is_none(), "{nobody}");
+            assert_eq!(parse_identifier(nobody), ActorQuery::Nobody, "{nobody}");
         }
     }
 }

@@ -13,11 +13,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use gl_http::{ApiError, Params, ShellRequest};
-use gl_model::RepoType;
 use gl_model::git_access::{self, Actor, Changes, ForcePush, GitCommand};
-use gl_store::repo::{ActorQuery, GitAccessRecords, ProjectQuery};
+use gl_model::{GitalyRepository, RepoType};
+use gl_store::repo::{GitAccessRecords, ProjectQuery};
 
 use crate::ShellState;
+use crate::actor::actor_query;
 use crate::params::InternalParams;
 
 /// `git_config_options` GitLab always sends (partial clone and fetch by SHA).
@@ -25,16 +26,6 @@ const GIT_CONFIG_OPTIONS: [&str; 2] = [
     "uploadpack.allowFilter=true",
     "uploadpack.allowAnySHA1InWant=true",
 ];
-
-#[derive(Debug, Serialize)]
-struct GitalyRepository {
-    storage_name: String,
-    relative_path: String,
-    git_object_directory: String,
-    git_alternate_object_directories: Vec<String>,
-    gl_repository: String,
-    gl_project_path: String,
-}
 
 #[derive(Debug, Serialize)]
 struct GitalyPayload {
@@ -84,25 +75,6 @@ fn denied(status: u16, message: &str) -> Response {
         }),
     )
         .into_response()
-}
-
-/// The actor as `GitAccessActor.from_params` names it: `key_id`, then `user_id`, then
-/// `username`. An id that is not an integer names nobody.
-pub(crate) fn actor_query(params: &Params) -> ActorQuery {
-    if params.has("key_id") {
-        return params
-            .id("key_id")
-            .map_or(ActorQuery::Nobody, ActorQuery::KeyId);
-    }
-    if params.has("user_id") {
-        return params
-            .id("user_id")
-            .map_or(ActorQuery::Nobody, ActorQuery::UserId);
-    }
-    match params.text("username") {
-        Some(username) => ActorQuery::Username(username),
-        None => ActorQuery::Nobody,
-    }
 }
 
 /// The repository asked about: `gl_repository` (`project-<id>`, `wiki-<id>`) wins over
@@ -184,7 +156,8 @@ pub(crate) async fn access_check_result(
     let records = state
         .app
         .repo
-        .load_git_access(&actor_query(params), &project_query)
+        .git_access()
+        .load(&actor_query(params), &project_query)
         .await?;
     let GitAccessRecords {
         key,
@@ -253,12 +226,13 @@ pub(crate) async fn access_check_result(
     };
     let project = project.expect("a granted request has a project");
     let (git_object_directory, git_alternate_object_directories) = quarantine(params);
-    let gl_repository = repo_type.gl_repository(project.id);
-    let gl_project_path = project.repository_full_path(repo_type);
+    let mut repository = project.gitaly_repository(&settings.gitaly.storage, repo_type);
+    repository.git_object_directory = git_object_directory;
+    repository.git_alternate_object_directories = git_alternate_object_directories;
     let body = AllowedResponse {
         status: true,
-        gl_repository: gl_repository.clone(),
-        gl_project_path: gl_project_path.clone(),
+        gl_repository: repository.gl_repository.clone(),
+        gl_project_path: repository.gl_project_path.clone(),
         gl_project_id: project.id,
         gl_root_namespace_id: project.root_namespace_id(),
         gl_id: user
@@ -267,14 +241,7 @@ pub(crate) async fn access_check_result(
         gl_username: user.as_ref().map(|u| u.username.clone()),
         git_config_options: GIT_CONFIG_OPTIONS.iter().map(|o| (*o).to_owned()).collect(),
         gitaly: GitalyPayload {
-            repository: GitalyRepository {
-                storage_name: settings.gitaly.storage.clone(),
-                relative_path: project.repository_relative_path(repo_type),
-                git_object_directory,
-                git_alternate_object_directories,
-                gl_repository,
-                gl_project_path,
-            },
+            repository,
             address: settings.gitaly.address.clone(),
             token: Some(settings.gitaly.token.clone()).filter(|t| !t.is_empty()),
             features: BTreeMap::new(),

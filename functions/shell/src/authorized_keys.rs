@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::params::InternalParams;
 use gl_http::{ApiError, AppState, ShellRequest};
-use gl_model::fingerprint::{OpensshKey, lenient_base64_decode, sha256_fingerprint};
+use gl_model::fingerprint::{OpensshKey, sha256_fingerprint};
 use gl_model::{KeyUsage, SshKey};
 
 /// `API::Entities::SSHKey`, with `key` in its publishable form.
@@ -30,11 +30,8 @@ pub async fn authorized_keys(
     InternalParams(params): InternalParams,
 ) -> Result<Json<SshKeyEntity>, ApiError> {
     let blob = params.require_text("key")?;
-    let fingerprint = sha256_fingerprint(&lenient_base64_decode(&blob));
-    let (key, settings) = state
-        .repo
-        .key_by_fingerprint_with_settings(&fingerprint)
-        .await?;
+    let fingerprint = sha256_fingerprint(&gl_model::ruby::decode64(&blob));
+    let (key, settings) = state.repo.identity().authorized_key(&fingerprint).await?;
     let key: SshKey = key.ok_or(ApiError::NotFound(Some("Key")))?;
     let shown = OpensshKey {
         algorithm: key.algorithm.clone(),

@@ -24,7 +24,7 @@ pub async fn check(
     State(state): State<AppState>,
     _: InternalParams,
 ) -> Json<CheckResponse> {
-    let redis = match state.repo.store().ping().await {
+    let redis = match state.repo.ping().await {
         Ok(()) => true,
         Err(err) => {
             tracing::warn!(error = %err, "store ping failed");

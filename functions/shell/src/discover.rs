@@ -8,7 +8,7 @@ use crate::params::InternalParams;
 use gl_http::{ApiError, AppState, ShellRequest};
 use gl_model::User;
 
-use crate::actor::Actor;
+use crate::actor::actor_query;
 
 /// `API::Entities::UserSafe`.
 #[derive(Debug, Serialize)]
@@ -34,6 +34,6 @@ pub async fn discover(
     State(state): State<AppState>,
     InternalParams(params): InternalParams,
 ) -> Result<Json<Option<UserSafe>>, ApiError> {
-    let actor = Actor::from_params(&state.repo, &params).await?;
+    let actor = state.repo.identity().actor(&actor_query(&params)).await?;
     Ok(Json(actor.user.map(UserSafe::from)))
 }

@@ -9,10 +9,11 @@ use serde::Serialize;
 use serde_json::json;
 
 use gl_http::{ApiError, ShellRequest};
-use gl_store::Repository;
+use gl_store::repo::shell::NewLfsToken;
 
 use crate::ShellState;
-use crate::allowed::{actor_query, project_path_query};
+use crate::actor::actor_query;
+use crate::allowed::project_path_query;
 use crate::params::InternalParams;
 
 /// `Gitlab::LfsToken::DEFAULT_EXPIRE_TIME`.
@@ -38,19 +39,15 @@ pub async fn lfs_authenticate(
     let project = project_path_query(&params);
     let token =
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(gl_auth::random_bytes::<32>());
-    let digest = gl_auth::token_digest(&token);
-    let expires_at = chrono::Utc::now().timestamp() + LFS_TOKEN_EXPIRES_IN;
+    let new_token = NewLfsToken {
+        digest: gl_auth::token_digest(&token),
+        expires_at: chrono::Utc::now().timestamp() + LFS_TOKEN_EXPIRES_IN,
+    };
     let records = state
         .app
         .repo
-        .load_git_access_writing(&actor_query(&params), &project, |actor, project_id| match (
-            actor, project_id,
-        ) {
-            (Some(actor), Some(project_id)) => vec![Repository::lfs_token_write(
-                &digest, &actor, project_id, expires_at,
-            )],
-            _ => Vec::new(),
-        })
+        .git_access()
+        .load_and_store_lfs_token(&actor_query(&params), &project, &new_token)
         .await?;
     let project = records
         .project

@@ -29,6 +29,7 @@ pub async fn pre_receive(
     let increased = match state
         .app
         .repo
+        .shell()
         .increase_reference_counter(&gl_repository)
         .await
     {
@@ -87,13 +88,15 @@ pub async fn post_receive(
         _ => None,
     };
     // The decrement and the reads go out together: one round trip.
-    let (decreased, loaded) =
-        tokio::join!(repo.decrease_reference_counter(&gl_repository), async {
+    let (decreased, loaded) = tokio::join!(
+        repo.shell().decrease_reference_counter(&gl_repository),
+        async {
             match project_id {
-                Some(id) => repo.project_with_settings(id).await.map(Some),
+                Some(id) => repo.identity().project_with_settings(id).await.map(Some),
                 None => Ok(None),
             }
-        });
+        }
+    );
     let decreased = match decreased {
         Ok(()) => true,
         Err(err) => {

@@ -198,7 +198,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             report.written,
             report.already_present
         );
-    } else if !repo.has_been_seeded().await.map_err(|e| e.to_string())? {
+    } else if !repo
+        .seeding()
+        .has_been_seeded()
+        .await
+        .map_err(|e| e.to_string())?
+    {
         local_api::import_seed_bytes(
             &repo,
             local_api::DEMO_SEED.as_bytes(),

@@ -195,12 +195,7 @@ pub fn mint_shell_jwt(secret: &[u8], now: i64, ttl_seconds: i64) -> String {
 /// high-entropy random strings, so an unsalted digest is what GitLab stores too
 /// (`TokenAuthenticatable` with `digest: true`).
 pub fn token_digest(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
-        hex.push_str(&format!("{byte:02x}"));
-    }
-    hex
+    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// Compares two secrets without leaking, through timing, how much of them matched.
@@ -217,10 +212,7 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 
 /// A fresh GitLab Shell secret as GitLab writes one (`SecureRandom.hex(16)`).
 pub fn new_shell_secret() -> String {
-    random_bytes::<16>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(random_bytes::<16>())
 }
 
 /// A fresh KAS secret as GitLab writes one: base64 of 32 random bytes.

@@ -84,12 +84,14 @@ where
             .ok_or(ApiError::Unauthorized)?;
         let stored = state
             .repo
+            .identity()
             .personal_access_token_by_digest(&gl_auth::token_digest(&token))
             .await?
             .ok_or(ApiError::Unauthorized)?;
         validate_token(&stored, "api", chrono::Utc::now())?;
         let user = state
             .repo
+            .identity()
             .user_by_id(stored.user_id)
             .await?
             .ok_or(ApiError::Unauthorized)?;

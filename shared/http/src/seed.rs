@@ -22,7 +22,8 @@ pub async fn import(repo: &Repository, bytes: &[u8]) -> Result<ImportReport, See
     let now = gl_model::gitlab_timestamp(chrono::Utc::now());
     let world =
         seed::parse(bytes, &now, &gl_auth::token_digest).map_err(SeedImportError::Invalid)?;
-    repo.import_seed(world)
+    repo.seeding()
+        .import(world)
         .await
         .map_err(SeedImportError::Store)
 }

@@ -144,6 +144,7 @@ where
         let state = AppState::from_ref(state);
         let agent = state
             .repo
+            .identity()
             .agent_by_token_digest(&digest)
             .await?
             .filter(|agent| !agent.revoked)

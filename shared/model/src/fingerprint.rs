@@ -1,31 +1,7 @@
 //! SSH public keys the way GitLab fingerprints and publishes them.
 
 use base64::Engine as _;
-use base64::alphabet;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use sha2::{Digest, Sha256};
-
-/// Ruby's `unpack1('m')`, which GitLab's `InsecureKeyFingerprint` uses on the `key` parameter:
-/// characters outside the base64 alphabet are skipped and a dangling partial quantum is dropped,
-/// so garbage still "decodes" (to bytes no stored key has) instead of failing.
-pub fn lenient_base64_decode(input: &str) -> Vec<u8> {
-    const LENIENT: GeneralPurpose = GeneralPurpose::new(
-        &alphabet::STANDARD,
-        GeneralPurposeConfig::new()
-            .with_decode_padding_mode(DecodePaddingMode::RequireNone)
-            .with_decode_allow_trailing_bits(true),
-    );
-    // Decoding stops at the first padding character, as Ruby's does.
-    let mut symbols: String = input
-        .chars()
-        .take_while(|c| *c != '=')
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '+' || *c == '/')
-        .collect();
-    if symbols.len() % 4 == 1 {
-        symbols.pop();
-    }
-    LENIENT.decode(symbols).unwrap_or_default()
-}
 
 /// GitLab's `fingerprint_sha256` column: standard base64 of the SHA-256 of the key blob, without
 /// `=` padding and without the `SHA256:` prefix that `ssh-keygen -l` prints.
@@ -92,28 +68,6 @@ mod tests {
         let expected = parsed.fingerprint(ssh_key::HashAlg::Sha256).to_string();
         assert_eq!(format!("SHA256:{}", key.fingerprint_sha256), expected);
         assert_eq!(key.algorithm, "ssh-ed25519");
-    }
-
-    #[test]
-    fn blob_decodes_with_and_without_padding() {
-        let padded = "AAAAB3NzaC1yc2EAAAADAQABAAAAgQ==";
-        let unpadded = padded.trim_end_matches('=');
-        assert_eq!(
-            lenient_base64_decode(padded),
-            lenient_base64_decode(unpadded)
-        );
-        assert!(!lenient_base64_decode(padded).is_empty());
-    }
-
-    #[test]
-    fn garbage_decodes_leniently_instead_of_failing() {
-        assert_eq!(
-            lenient_base64_decode("whatever!"),
-            lenient_base64_decode("whatever")
-        );
-        assert_eq!(lenient_base64_decode("!!!"), Vec::<u8>::new());
-        assert_eq!(lenient_base64_decode("QUJD\nRA"), b"ABCD".to_vec());
-        assert_eq!(lenient_base64_decode("QUJDRA==junk"), b"ABCD".to_vec());
     }
 
     #[test]

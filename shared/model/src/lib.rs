@@ -5,6 +5,7 @@ pub mod access;
 pub mod fingerprint;
 pub mod git_access;
 pub mod records;
+pub mod ruby;
 pub mod seed;
 
 pub use access::{AccessLevel, Visibility};

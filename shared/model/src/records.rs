@@ -202,31 +202,31 @@ impl RepoType {
 }
 
 impl Project {
-    /// `gl_repository` of the project repository.
-    pub fn gl_repository(&self) -> String {
-        RepoType::Project.gl_repository(self.id)
-    }
-
-    /// Hashed storage: `@hashed/<h[0..2]>/<h[2..4]>/<h>.git` with `h` the SHA-256 hex of the
-    /// project id, as `Storage::Hashed#disk_path` lays repositories out.
-    pub fn hashed_relative_path(&self) -> String {
-        self.repository_relative_path(RepoType::Project)
-    }
-
     /// The disk path of the project's repository of this type: the wiki sits beside the
     /// code as `<h>.wiki.git`.
     pub fn repository_relative_path(&self, repo_type: RepoType) -> String {
         use sha2::{Digest, Sha256};
-        let hash: String = Sha256::digest(self.id.to_string().as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hash = hex::encode(Sha256::digest(self.id.to_string().as_bytes()));
         format!(
             "@hashed/{}/{}/{hash}{}.git",
             &hash[0..2],
             &hash[2..4],
             repo_type.path_suffix()
         )
+    }
+
+    /// The repository as GitLab hands it to Gitaly's clients (`Gitlab::GitalyClient::Util
+    /// .repository`): storage, disk path, `gl_repository`, `gl_project_path`, and no
+    /// quarantine directories (only a push's hooks have those).
+    pub fn gitaly_repository(&self, storage_name: &str, repo_type: RepoType) -> GitalyRepository {
+        GitalyRepository {
+            storage_name: storage_name.to_owned(),
+            relative_path: self.repository_relative_path(repo_type),
+            git_object_directory: String::new(),
+            git_alternate_object_directories: Vec::new(),
+            gl_repository: repo_type.gl_repository(self.id),
+            gl_project_path: self.repository_full_path(repo_type),
+        }
     }
 
     /// `gl_project_path` of the repository: the project's full path, plus `.wiki` for its wiki.
@@ -424,7 +424,7 @@ mod tests {
             created_at: String::new(),
         };
         assert_eq!(
-            project.hashed_relative_path(),
+            project.repository_relative_path(RepoType::Project),
             "@hashed/4e/07/4e07408562bedb8b60ce05c1decfe3ad16b72230967de01f640b7e4729b49fce.git"
         );
         assert_eq!(
@@ -473,4 +473,63 @@ mod tests {
             assert_eq!(settings.gitlab_host(), host);
         }
     }
+}
+
+/// A Starboard vulnerability finding reported through KAS, under its agent. The UUID (derived
+/// from what identifies the finding) is the idempotency key; the report's own documents are
+/// kept as sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StarboardFinding {
+    pub uuid: String,
+    pub report_type: String,
+    pub agent_id: AgentId,
+    pub project_id: ProjectId,
+    pub name: serde_json::Value,
+    pub severity: Option<String>,
+    pub confidence: String,
+    pub vulnerability: serde_json::Value,
+    pub scanner: serde_json::Value,
+    pub updated_at: String,
+    /// When the finding was last reported (microseconds since the epoch): against the agent's
+    /// last scan, this says whether it is still detected.
+    pub reported_at_us: i64,
+}
+
+/// An agent's last Starboard `scan_result`: when it was recorded (microseconds since the
+/// epoch) and the finding UUIDs (hyphenated, lower-case) it still saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StarboardScan {
+    pub scanned_at_us: i64,
+    pub kept_uuids: std::collections::HashSet<String>,
+}
+
+/// What KAS reported an agent's configuration file to hold, with the `user_access` grants
+/// GitLab derived from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentConfiguration {
+    pub agent_id: AgentId,
+    pub agent_config: serde_json::Value,
+    #[serde(default)]
+    pub user_access: UserAccessGrants,
+    pub updated_at: String,
+}
+
+/// One day's KAS usage totals: counters, and unique counters as sets of ids.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsageCounts {
+    pub counts: std::collections::BTreeMap<String, i64>,
+    pub uniques: std::collections::BTreeMap<String, std::collections::BTreeSet<i64>>,
+}
+
+/// Gitaly's `Repository` message as GitLab's JSON answers carry it (`/allowed`'s `gitaly`,
+/// KAS's `gitaly_repository`), field for field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitalyRepository {
+    pub storage_name: String,
+    pub relative_path: String,
+    /// A push's quarantine, relative to the repository (Gitaly's `env`).
+    pub git_object_directory: String,
+    pub git_alternate_object_directories: Vec<String>,
+    pub gl_repository: String,
+    pub gl_project_path: String,
 }

@@ -1,5 +1,7 @@
 //! The single-table key design: the only place that builds a `pk`/`sk`.
 //!
+//! **identity** (`repo/identity.rs`, the only writer of lookup items)
+//!
 //! | item                          | pk                         | sk                |
 //! |-------------------------------|----------------------------|-------------------|
 //! | user                          | `USER#<id>`                | `USER`            |
@@ -18,16 +20,36 @@
 //! | PAT by token digest           | `PATTOKEN#<sha256 hex>`    | `PATTOKEN`        |
 //! | SCIM token by digest          | `SCIMTOKEN#<sha256 hex>`   | `SCIMTOKEN`       |
 //! | instance settings             | `SETTINGS`                 | `SETTINGS`        |
-//! | "a seed was imported" marker  | `META`                     | `SEEDED`          |
+//!
+//! **shell** (`repo/shell.rs`)
+//!
+//! | item                          | pk                         | sk                |
+//! |-------------------------------|----------------------------|-------------------|
 //! | push reference counter        | `REFCOUNT#<gl_repository>` | `REFCOUNT`        |
 //! | 2FA recovery code digests     | `USER#<id>`                | `RECOVERY`        |
 //! | LFS token by digest           | `LFSTOKEN#<sha256 hex>`    | `LFSTOKEN`        |
-//! | error-tracking client key     | `PROJECT#<id>`             | `ETKEY#<public>`  |
+//!
+//! **kas** (`repo/kas.rs`)
+//!
+//! | item                          | pk                         | sk                |
+//! |-------------------------------|----------------------------|-------------------|
 //! | scan execution policies       | `PROJECT#<id>`             | `POLICIES`        |
 //! | agent configuration           | `AGENT#<id>`               | `CONFIG`          |
 //! | Starboard finding             | `AGENT#<id>`               | `FINDING#<uuid>`  |
 //! | Starboard last scan, in parts | `AGENT#<id>`               | `SCAN#<part>`     |
 //! | KAS usage metrics / events    | `KAS#METRICS`              | `USAGE#<day>` / `EVENTS#<day>` |
+//!
+//! **error tracking** (`repo/error_tracking.rs`)
+//!
+//! | item                          | pk                         | sk                |
+//! |-------------------------------|----------------------------|-------------------|
+//! | error-tracking client key     | `PROJECT#<id>`             | `ETKEY#<public>`  |
+//!
+//! **seed** (`repo/seed.rs`)
+//!
+//! | item                          | pk                         | sk                |
+//! |-------------------------------|----------------------------|-------------------|
+//! | "a seed was imported" marker  | `META`                     | `SEEDED`          |
 //!
 //! Lookup items (username, fingerprint, route, token digests) are written in the same
 //! transaction as the record they point to and read with consistent reads: no GSI sits on an
@@ -56,6 +78,8 @@ impl Key {
     }
 }
 
+// Identity: users, keys, namespaces, projects, agents and tokens, settings.
+
 pub fn user(id: UserId) -> Key {
     Key::new(format!("USER#{id}"), "USER")
 }
@@ -80,12 +104,21 @@ pub fn user_namespace(id: NamespaceId) -> Key {
     Key::new(format!("NAMESPACE#{id}"), "USERNS")
 }
 
+/// Whether a membership-chain key is a personal namespace (whose owner is its Owner) rather
+/// than a membership.
+pub fn is_user_namespace(key: &Key) -> bool {
+    key.sk == "USERNS"
+}
+
 pub fn namespace_member(namespace_id: NamespaceId, user_id: UserId) -> Key {
     Key::new(
         format!("NAMESPACE#{namespace_id}"),
         &format!("MEMBER#{user_id}"),
     )
 }
+
+/// Sort-key prefix of memberships inside a namespace or project partition.
+pub const MEMBER_PREFIX: &str = "MEMBER#";
 
 pub fn route(full_path: &str) -> Key {
     Key::new(format!("ROUTE#{}", full_path.to_lowercase()), "ROUTE")
@@ -126,6 +159,8 @@ pub fn settings() -> Key {
     Key::new("SETTINGS".to_owned(), "SETTINGS")
 }
 
+// Shell: the reference counter, recovery codes, LFS tokens.
+
 /// GitLab's `git-receive-pack-reference-counter:<gl_repository>` Redis key.
 pub fn reference_counter(gl_repository: &str) -> Key {
     Key::new(format!("REFCOUNT#{gl_repository}"), "REFCOUNT")
@@ -139,12 +174,7 @@ pub fn lfs_token(digest: &str) -> Key {
     Key::new(format!("LFSTOKEN#{digest}"), "LFSTOKEN")
 }
 
-pub fn error_tracking_key(project_id: ProjectId, public_key: &str) -> Key {
-    Key::new(
-        format!("PROJECT#{project_id}"),
-        &format!("ETKEY#{public_key}"),
-    )
-}
+// KAS: policies, agent configurations, Starboard, usage counters.
 
 pub fn project_policies(project_id: ProjectId) -> Key {
     Key::new(format!("PROJECT#{project_id}"), "POLICIES")
@@ -188,12 +218,20 @@ pub fn kas_agent_events(day: &str) -> Key {
     Key::new("KAS#METRICS".to_owned(), &format!("EVENTS#{day}"))
 }
 
+// Error tracking.
+
+pub fn error_tracking_key(project_id: ProjectId, public_key: &str) -> Key {
+    Key::new(
+        format!("PROJECT#{project_id}"),
+        &format!("ETKEY#{public_key}"),
+    )
+}
+
+// Seed.
+
 pub fn seed_marker() -> Key {
     Key::new("META".to_owned(), "SEEDED")
 }
-
-/// Sort-key prefix of memberships inside a namespace or project partition.
-pub const MEMBER_PREFIX: &str = "MEMBER#";
 
 #[cfg(test)]
 mod tests {

@@ -26,14 +26,14 @@ on_both_backends! {
         let codes: Vec<String> = serde_json::from_value(first["recovery_codes"].clone()).unwrap();
         assert_eq!(codes.len(), 10);
         assert!(codes.iter().all(|c| c.len() == 16 && c.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())));
-        let stored = app.repo.recovery_code_digests(2).await.unwrap();
+        let stored = app.repo.shell().recovery_code_digests(2).await.unwrap();
         assert_eq!(stored, codes.iter().map(|c| gl_auth::token_digest(c)).collect::<Vec<_>>());
         assert!(!stored.contains(&codes[0]), "only digests are stored");
         // GitLab Shell authenticated by username sends the user id from /discover.
         let second = post(&app, CODES, json!({"user_id": 2})).await;
         let replaced: Vec<String> = serde_json::from_value(second["recovery_codes"].clone()).unwrap();
         assert_ne!(replaced, codes);
-        assert_eq!(app.repo.recovery_code_digests(2).await.unwrap().len(), 10);
+        assert_eq!(app.repo.shell().recovery_code_digests(2).await.unwrap().len(), 10);
     }
 
     async fn recovery_code_failures(app: TestApp) {
@@ -60,7 +60,7 @@ on_both_backends! {
         assert_eq!(created["scopes"], json!(["api", "read_user"]));
         assert_eq!(created["expires_at"], json!(expires));
         assert_eq!(created.as_object().unwrap().keys().collect::<Vec<_>>(), ["expires_at", "scopes", "success", "token"]);
-        let stored = app.repo.personal_access_token_by_digest(&gl_auth::token_digest(token)).await.unwrap().unwrap();
+        let stored = app.repo.identity().personal_access_token_by_digest(&gl_auth::token_digest(token)).await.unwrap().unwrap();
         assert_eq!((stored.user_id, stored.name.as_str(), stored.revoked), (1, "ci", false));
         assert_ne!(stored.token_digest, token);
 

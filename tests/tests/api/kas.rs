@@ -8,11 +8,27 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
 use crate::support::*;
+use gl_model::UsageCounts;
+use gl_store::repo::kas::UsageReport;
+use kas::starboard::{FindingState, finding_state};
 
 const AGENT_TOKEN: &str = "agent-token-plaintext";
 const INVALID_JWT: &str = r#"{"message":"KAS JWT authentication invalid"}"#;
 const UNAUTHORIZED: &str = r#"{"message":"401 Unauthorized"}"#;
 const BASE: &str = "/api/v4/internal/kubernetes";
+
+/// Every Starboard finding of `agent_id` by UUID, with its state as of the agent's last scan.
+async fn finding_states(
+    app: &TestApp,
+    agent_id: i64,
+) -> std::collections::BTreeMap<String, FindingState> {
+    let found = app.repo.kas().starboard_findings(agent_id).await.unwrap();
+    found
+        .findings
+        .iter()
+        .map(|f| (f.uuid.clone(), finding_state(f, found.last_scan.as_ref())))
+        .collect()
+}
 
 fn today() -> String {
     chrono::Utc::now().date_naive().to_string()
@@ -215,10 +231,10 @@ on_both_backends! {
         for post in posts {
             assert_eq!(post.await.unwrap(), (204, String::new()));
         }
-        let metrics = app.repo.kas_metrics(gl_store::keys::kas_usage_metrics(&today())).await.unwrap();
-        assert_eq!(metrics["k8s_api_proxy_request"], 60);
-        assert!(!metrics.contains_key("flux_git_push_notifications_total") && !metrics.contains_key("future_counter"));
-        assert_eq!(metrics["k8s_api_proxy_requests_unique_users_via_ci_access"].as_array().unwrap().len(), 22);
+        let metrics = app.repo.kas().usage(UsageReport::Metrics, &today()).await.unwrap();
+        assert_eq!(metrics.counts["k8s_api_proxy_request"], 60);
+        assert!(!metrics.counts.contains_key("flux_git_push_notifications_total") && !metrics.counts.contains_key("future_counter"));
+        assert_eq!(metrics.uniques["k8s_api_proxy_requests_unique_users_via_ci_access"].len(), 22);
         app.take_round_trips();
         app.send(kas_request(Method::POST, &format!("{BASE}/usage_metrics"), &kas_jwt(), None, Some(&body))).await;
         assert_eq!(app.take_round_trips(), 1);
@@ -244,8 +260,8 @@ on_both_backends! {
             let response = app.send(kas_request(Method::POST, &format!("{BASE}/usage_metrics"), &kas_jwt(), None, Some(&body))).await;
             response.assert(status, expected);
         }
-        let metrics = app.repo.kas_metrics(gl_store::keys::kas_usage_metrics(&today())).await.unwrap();
-        assert!(metrics.is_empty(), "rejected reports record nothing: {metrics:?}");
+        let metrics = app.repo.kas().usage(UsageReport::Metrics, &today()).await.unwrap();
+        assert_eq!(metrics, UsageCounts::default(), "rejected reports record nothing");
     }
 
     async fn agent_events_and_configuration(app: TestApp) {
@@ -253,10 +269,10 @@ on_both_backends! {
                                        "register_agent_at_kas": [{"project_id": 26, "agent_version": "v17.6.0", "architecture": "arm64", "agent_id": 7}]}});
         let response = app.send(kas_request(Method::POST, &format!("{BASE}/agent_events"), &kas_jwt(), None, Some(&events))).await;
         assert_eq!((response.status.as_u16(), response.text.as_str()), (204, ""));
-        let recorded = app.repo.kas_metrics(gl_store::keys::kas_agent_events(&today())).await.unwrap();
-        assert_eq!(recorded["k8s_api_proxy_requests_unique_users_via_ci_access"], 2);
-        assert_eq!(recorded["k8s_api_proxy_requests_unique_users_via_ci_access_users"], json!([2]));
-        assert_eq!(recorded["register_agent_at_kas"], 1);
+        let recorded = app.repo.kas().usage(UsageReport::Events, &today()).await.unwrap();
+        assert_eq!(recorded.counts["k8s_api_proxy_requests_unique_users_via_ci_access"], 2);
+        assert_eq!(recorded.uniques["k8s_api_proxy_requests_unique_users_via_ci_access_users"], [2].into());
+        assert_eq!(recorded.counts["register_agent_at_kas"], 1);
         let bad = json!({"events": {"register_agent_at_kas": [{"project_id": "x"}]}});
         app.send(kas_request(Method::POST, &format!("{BASE}/agent_events"), &kas_jwt(), None, Some(&bad))).await
             .assert(400, r#"{"error":"events[register_agent_at_kas][0][project_id] is invalid"}"#);
@@ -272,7 +288,8 @@ on_both_backends! {
         let stored = json!({"gitops": {"manifest_projects": [{"id": "group/private"}]}});
         let response = app.send(post(json!({"agent_id": 7, "agent_config": stored}))).await;
         assert_eq!(response.status.as_u16(), 204);
-        assert_eq!(app.repo.agent_configuration(7).await.unwrap(), Some(stored));
+        let configuration = app.repo.kas().agent_configuration(7).await.unwrap();
+        assert_eq!(configuration.map(|c| c.agent_config), Some(stored));
     }
 
     async fn starboard_reports_are_idempotent(app: TestApp) {
@@ -283,7 +300,7 @@ on_both_backends! {
         // agentk's module path has a trailing slash.
         let again = send(&app, Method::PUT, "/modules/starboard_vulnerability/", vulnerability("CVE-2021-44228")).await;
         again.assert(200, &format!(r#"{{"uuid":"{uuid}"}}"#));
-        assert_eq!(app.repo.starboard_findings(7).await.unwrap().len(), 1);
+        assert_eq!(finding_states(&app, 7).await.len(), 1);
         let other = send(&app, Method::PUT, "/modules/starboard_vulnerability", vulnerability("CVE-2022-0001")).await.json();
         assert_ne!(other["uuid"], json!(uuid));
 
@@ -291,14 +308,13 @@ on_both_backends! {
         let kept = json!({"uuids": [uuid]});
         let response = send(&app, Method::POST, "/modules/starboard_vulnerability/scan_result", kept).await;
         response.assert(200, "200");
-        let findings = app.repo.starboard_findings(7).await.unwrap();
-        let state_of = |id: &Value| findings.iter().find(|f| f["uuid"] == *id).unwrap()["state"].clone();
-        assert_eq!(state_of(&json!(uuid)), "detected");
-        assert_eq!(state_of(&other["uuid"]), "resolved");
+        let findings = finding_states(&app, 7).await;
+        assert_eq!(findings[uuid.as_str()], FindingState::Detected);
+        assert_eq!(findings[other["uuid"].as_str().unwrap()], FindingState::Resolved);
         // Reported again, a resolved finding is detected again.
         send(&app, Method::PUT, "/modules/starboard_vulnerability", vulnerability("CVE-2022-0001")).await;
-        let findings = app.repo.starboard_findings(7).await.unwrap();
-        assert!(findings.iter().all(|f| f["state"] == "detected"));
+        let findings = finding_states(&app, 7).await;
+        assert!(findings.values().all(|state| *state == FindingState::Detected));
 
         app.take_round_trips();
         send(&app, Method::PUT, "/modules/starboard_vulnerability", vulnerability("CVE-2021-44228")).await;
@@ -306,7 +322,7 @@ on_both_backends! {
         send(&app, Method::POST, "/modules/starboard_vulnerability/scan_result", json!({"uuids": []})).await
             .assert(200, "200");
         assert_eq!(app.take_round_trips(), 2);
-        assert!(app.repo.starboard_findings(7).await.unwrap().iter().all(|f| f["state"] == "resolved"));
+        assert!(finding_states(&app, 7).await.values().all(|state| *state == FindingState::Resolved));
     }
 
     async fn large_scans_and_the_scan_after_them(app: TestApp) {
@@ -326,16 +342,16 @@ on_both_backends! {
         send(&app, Method::POST, "/modules/starboard_vulnerability/scan_result", json!({"uuids": uuids})).await
             .assert(200, "200");
         assert_eq!(app.take_round_trips(), 2);
-        let findings = app.repo.starboard_findings(7).await.unwrap();
+        let findings = finding_states(&app, 7).await;
         assert_eq!(findings.len(), 2);
-        assert!(findings.iter().all(|f| f["state"] == "detected"), "{findings:?}");
+        assert!(findings.values().all(|state| *state == FindingState::Detected), "{findings:?}");
         // A smaller scan replaces it; the larger scan's later items no longer count.
         send(&app, Method::POST, "/modules/starboard_vulnerability/scan_result", json!({"uuids": ["00000000-0000-0000-0000-000000000001"]})).await
             .assert(200, "200");
-        let findings = app.repo.starboard_findings(7).await.unwrap();
-        assert!(findings.iter().all(|f| f["state"] == "resolved"), "{findings:?}");
+        let findings = finding_states(&app, 7).await;
+        assert!(findings.values().all(|state| *state == FindingState::Resolved), "{findings:?}");
         // Other agents' findings are untouched by this agent's scans.
-        assert!(app.repo.starboard_findings(8).await.unwrap().is_empty());
+        assert!(finding_states(&app, 8).await.is_empty());
     }
 
     async fn starboard_bad_input(app: TestApp) {
@@ -357,7 +373,7 @@ on_both_backends! {
             .assert(400, r#"{"error":"uuids is invalid"}"#);
         send(&app, Method::POST, "/modules/starboard_vulnerability/scan_result", json!({})).await
             .assert(400, r#"{"error":"uuids is missing"}"#);
-        assert!(app.repo.starboard_findings(7).await.unwrap().is_empty());
+        assert!(finding_states(&app, 7).await.is_empty());
     }
 
     async fn policies(app: TestApp) {

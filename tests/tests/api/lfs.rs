@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use crate::support::*;
+use gl_store::repo::shell::LfsToken;
 
 const LFS: &str = "/api/v4/internal/lfs_authenticate";
 
@@ -17,9 +18,9 @@ on_both_backends! {
             response.text,
             format!(r#"{{"username":"Alice","lfs_token":"{token}","repository_http_path":"https://gitlab.example.com:8443/group/private.git","expires_in":7200}}"#)
         );
-        let stored = app.repo.lfs_token(&gl_auth::token_digest(&token)).await.unwrap();
-        assert_eq!(stored, Some(("key-2".to_owned(), 26)));
-        assert_eq!(app.repo.lfs_token(&token).await.unwrap(), None, "stored as a digest only");
+        let stored = app.repo.shell().lfs_token(&gl_auth::token_digest(&token)).await.unwrap();
+        assert_eq!(stored, Some(LfsToken { actor: "key-2".to_owned(), project_id: 26 }));
+        assert_eq!(app.repo.shell().lfs_token(&token).await.unwrap(), None, "stored as a digest only");
 
         let deploy = app.shell_post(LFS, &json!({"operation": "upload", "project": "group/private", "key_id": "3"})).await.json();
         assert_eq!(deploy["username"], "lfs+deploy-key-3");

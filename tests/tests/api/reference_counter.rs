@@ -12,15 +12,15 @@ on_both_backends! {
     async fn counts_pushes_in_and_out(app: TestApp) {
         app.shell_post("/api/v4/internal/pre_receive", &json!({"gl_repository": "project-26"})).await
             .assert(200, r#"{"reference_counter_increased":true}"#);
-        assert_eq!(app.repo.reference_counter("project-26").await.unwrap(), 1);
+        assert_eq!(app.repo.shell().reference_counter("project-26").await.unwrap(), 1);
         let post = json!({"changes": "", "gl_repository": "project-26", "identifier": "user-2", "push_options": null});
         app.shell_post("/api/v4/internal/post_receive", &post).await
             .assert(200, r#"{"messages":[],"reference_counter_decreased":true}"#);
-        assert_eq!(app.repo.reference_counter("project-26").await.unwrap(), 0);
+        assert_eq!(app.repo.shell().reference_counter("project-26").await.unwrap(), 0);
         // One decrement too many leaves the counter at zero, as GitLab's DECR-then-delete does.
         app.shell_post("/api/v4/internal/post_receive", &post).await
             .assert(200, r#"{"messages":[],"reference_counter_decreased":true}"#);
-        assert_eq!(app.repo.reference_counter("project-26").await.unwrap(), 0);
+        assert_eq!(app.repo.shell().reference_counter("project-26").await.unwrap(), 0);
     }
 
     async fn an_expired_counter_starts_again(app: TestApp) {
@@ -29,12 +29,12 @@ on_both_backends! {
         let stale = Item::new(keys::reference_counter("project-28"), &json!({"count": 5}))
             .with("ttl", chrono::Utc::now().timestamp() - 10);
         app.repo.store().write(vec![WriteOp::Put { item: stale, condition: Condition::None }]).await.unwrap();
-        assert_eq!(app.repo.reference_counter("project-28").await.unwrap(), 0);
+        assert_eq!(app.repo.shell().reference_counter("project-28").await.unwrap(), 0);
         app.shell_post("/api/v4/internal/pre_receive", &json!({"gl_repository": "project-28"})).await
             .assert(200, r#"{"reference_counter_increased":true}"#);
-        assert_eq!(app.repo.reference_counter("project-28").await.unwrap(), 1);
+        assert_eq!(app.repo.shell().reference_counter("project-28").await.unwrap(), 1);
         app.shell_post("/api/v4/internal/pre_receive", &json!({"gl_repository": "project-28"})).await;
-        assert_eq!(app.repo.reference_counter("project-28").await.unwrap(), 2);
+        assert_eq!(app.repo.shell().reference_counter("project-28").await.unwrap(), 2);
     }
 
     async fn concurrent_hooks_leave_the_counter_exact(app: TestApp) {
@@ -47,7 +47,7 @@ on_both_backends! {
         for up in ups {
             assert_eq!(up.await.unwrap(), 200);
         }
-        assert_eq!(app.repo.reference_counter("project-27").await.unwrap(), 40);
+        assert_eq!(app.repo.shell().reference_counter("project-27").await.unwrap(), 40);
         let post = json!({"gl_repository": "project-27", "identifier": "user-2", "changes": "", "push_options": null});
         let downs: Vec<_> = (0..25).map(|_| {
             let (app, post) = (app.clone(), post.clone());
@@ -56,7 +56,7 @@ on_both_backends! {
         for down in downs {
             assert_eq!(down.await.unwrap(), 200);
         }
-        assert_eq!(app.repo.reference_counter("project-27").await.unwrap(), 15);
+        assert_eq!(app.repo.shell().reference_counter("project-27").await.unwrap(), 15);
     }
 
     async fn post_receive_links_merge_requests_for_pushed_branches(app: TestApp) {

@@ -19,13 +19,16 @@ async fn imports_twice_without_change(backend: Backend) {
         first.written > 10 && first.already_present == 0,
         "{first:?}"
     );
-    let before = app.repo.user_by_id(1).await.unwrap().unwrap();
+    let before = app.repo.identity().user_by_id(1).await.unwrap().unwrap();
     let second = local_api::import_seed_bytes(&app.repo, WORLD.as_bytes(), Path::new("w.json"))
         .await
         .unwrap();
     assert_eq!(second.written, 0, "{second:?}");
     assert_eq!(second.already_present, first.written);
-    assert_eq!(app.repo.user_by_id(1).await.unwrap().unwrap(), before);
+    assert_eq!(
+        app.repo.identity().user_by_id(1).await.unwrap().unwrap(),
+        before
+    );
 }
 
 async fn bad_field_imports_nothing(backend: Backend) {
@@ -46,8 +49,8 @@ async fn bad_field_imports_nothing(backend: Backend) {
         error.starts_with("seed file bad.json: projects[0]: visibility: unknown variant `secret`"),
         "{error}"
     );
-    assert!(app.repo.user_by_id(1).await.unwrap().is_none());
-    assert!(!app.repo.has_been_seeded().await.unwrap());
+    assert!(app.repo.identity().user_by_id(1).await.unwrap().is_none());
+    assert!(!app.repo.seeding().has_been_seeded().await.unwrap());
 
     let mut world: serde_json::Value = serde_json::from_str(WORLD).unwrap();
     world["keys"][1]["key"] = "ssh-rsa AAAAnotakey".into();
@@ -64,7 +67,7 @@ async fn bad_field_imports_nothing(backend: Backend) {
             .starts_with("seed file bad.json: keys[1] (id 2): key: not a valid OpenSSH public key"),
         "{error}"
     );
-    assert!(app.repo.user_by_id(1).await.unwrap().is_none());
+    assert!(app.repo.identity().user_by_id(1).await.unwrap().is_none());
 }
 
 async fn conflicting_records_are_reported(backend: Backend) {
@@ -83,7 +86,7 @@ async fn conflicting_records_are_reported(backend: Backend) {
         .to_string();
     assert!(error.contains("user 50: conflicts"), "{error}");
     assert!(
-        app.repo.user_by_id(50).await.unwrap().is_none(),
+        app.repo.identity().user_by_id(50).await.unwrap().is_none(),
         "the conflicting transaction wrote nothing"
     );
 }
