@@ -5,10 +5,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use gl_http::{ApiError, AppState, KasRequest, Params};
+use gl_http::grape::{Hash, Integer};
+use gl_http::{ApiError, AppState, Declared, KasRequest, Params};
 use gl_store::repo::UserAccessRequest;
-
-use crate::grape::{invalid_params, required_integer};
 
 /// `agent_id` (integer) and `agent_config` (JSON object) are required; an unknown agent is the
 /// record-not-found 404. The configuration is kept, and its `user_access` grants refreshed for
@@ -18,27 +17,11 @@ pub async fn agent_configuration(
     State(state): State<AppState>,
     params: Params,
 ) -> Result<StatusCode, ApiError> {
-    let mut errors = Vec::new();
-    let agent_id = required_integer(&params, "agent_id", &mut errors);
-    let config = match params.get("agent_config") {
-        None => {
-            errors.push("agent_config is missing".to_owned());
-            None
-        }
-        Some(Value::Object(config)) => Some(Value::Object(config.clone())),
-        Some(_) => {
-            errors.push("agent_config is invalid".to_owned());
-            None
-        }
-    };
-    if !errors.is_empty() {
-        return Err(invalid_params(&errors));
-    }
-    let (Some(agent_id), Some(config)) = (agent_id, config) else {
-        return Err(ApiError::Internal(
-            "validated parameters vanished".to_owned(),
-        ));
-    };
+    let mut declared = Declared::new(&params);
+    let agent_id = declared.requires("agent_id", Integer);
+    let config = declared.requires("agent_config", Hash);
+    let (agent_id, config) = declared.finish((agent_id, config))?;
+    let config = Value::Object(config);
     let user_access = user_access_request(&config);
     if !state
         .repo

@@ -7,7 +7,6 @@ use axum::routing::{get, post, put};
 use gl_http::AppState;
 
 mod configuration;
-mod grape;
 mod info;
 mod metrics;
 mod policies;

@@ -4,12 +4,9 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::{Map, Value};
-
-use gl_http::{ApiError, AppState, KasRequest, Params};
+use gl_http::grape::{Array, Hash, Integer};
+use gl_http::{ApiError, AppState, Declared, KasRequest, Params};
 use gl_store::repo::kas::UsageReport;
-
-use crate::grape::{integer, invalid_params};
 
 /// The counters GitLab knows; others are ignored so that a newer KAS keeps working.
 pub const COUNTERS: [&str; 5] = [
@@ -41,31 +38,6 @@ fn today() -> String {
     chrono::Utc::now().date_naive().to_string()
 }
 
-/// Grape's validation failure: every offending parameter, joined, in one 400.
-fn invalid(paths: &[String]) -> ApiError {
-    let errors: Vec<String> = paths
-        .iter()
-        .map(|path| format!("{path} is invalid"))
-        .collect();
-    invalid_params(&errors)
-}
-
-/// A `Hash` parameter; anything else is recorded as invalid.
-fn object<'a>(
-    params: &'a Params,
-    name: &str,
-    errors: &mut Vec<String>,
-) -> Option<&'a Map<String, Value>> {
-    match params.get(name) {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(map)) => Some(map),
-        Some(_) => {
-            errors.push(name.to_owned());
-            None
-        }
-    }
-}
-
 /// Counters must be integers and unique counters integer arrays (400 otherwise, naming the
 /// member as Grape does); a negative count is refused with the counter's message. Zero counts
 /// and empty lists record nothing. Success is 204.
@@ -74,38 +46,23 @@ pub async fn usage_metrics(
     State(state): State<AppState>,
     params: Params,
 ) -> Result<StatusCode, ApiError> {
-    let mut errors = Vec::new();
-    let mut counters = Vec::new();
-    if let Some(map) = object(&params, "counters", &mut errors) {
-        for name in COUNTERS {
-            let Some(value) = map.get(name).filter(|v| !v.is_null()) else {
-                continue;
-            };
-            match integer(value) {
-                Some(count) => counters.push((name.to_owned(), count)),
-                None => errors.push(format!("counters[{name}]")),
-            }
-        }
-    }
-    let mut uniques = Vec::new();
-    if let Some(map) = object(&params, "unique_counters", &mut errors) {
-        for name in UNIQUE_COUNTERS {
-            let Some(value) = map.get(name).filter(|v| !v.is_null()) else {
-                continue;
-            };
-            match value
-                .as_array()
-                .and_then(|values| values.iter().map(integer).collect::<Option<Vec<i64>>>())
-            {
-                Some(ids) if !ids.is_empty() => uniques.push((name.to_owned(), ids)),
-                Some(_) => {}
-                None => errors.push(format!("unique_counters[{name}]")),
-            }
-        }
-    }
-    if !errors.is_empty() {
-        return Err(invalid(&errors));
-    }
+    let mut declared = Declared::new(&params);
+    let counters = declared.optional_hash("counters", Hash, |counters| {
+        COUNTERS
+            .into_iter()
+            .filter_map(|name| Some((name.to_owned(), counters.optional(name, Integer)?)))
+            .collect::<Vec<_>>()
+    });
+    let uniques = declared.optional_hash("unique_counters", Hash, |uniques| {
+        UNIQUE_COUNTERS
+            .into_iter()
+            .filter_map(|name| Some((name.to_owned(), uniques.optional(name, Array(Integer))?)))
+            .filter(|(_, ids)| !ids.is_empty())
+            .collect::<Vec<_>>()
+    });
+    declared.finish(())?;
+    let mut counters = counters.unwrap_or_default();
+    let uniques = uniques.unwrap_or_default();
     // Past validation, in the endpoint body: the counter's own ArgumentError.
     if let Some((name, _)) = counters.iter().find(|(_, count)| *count < 0) {
         return Err(ApiError::BadRequest(Some(format!(
@@ -130,45 +87,31 @@ pub async fn agent_events(
     State(state): State<AppState>,
     params: Params,
 ) -> Result<StatusCode, ApiError> {
-    let mut errors = Vec::new();
-    let mut counters = Vec::new();
-    let mut uniques = Vec::new();
-    if let Some(map) = object(&params, "events", &mut errors) {
-        for name in EVENTS {
-            let Some(value) = map.get(name).filter(|v| !v.is_null()) else {
-                continue;
-            };
-            let Some(entries) = value.as_array() else {
-                errors.push(format!("events[{name}]"));
-                continue;
-            };
-            let mut users = Vec::new();
-            for (i, entry) in entries.iter().enumerate() {
-                let Some(entry) = entry.as_object() else {
-                    errors.push(format!("events[{name}][{i}]"));
+    let mut declared = Declared::new(&params);
+    let (counters, uniques) = declared
+        .optional_hash("events", Hash, |events| {
+            let mut counters = Vec::new();
+            let mut uniques = Vec::new();
+            for name in EVENTS {
+                let Some(entries) = events.optional_array(name, Array(Hash), |event| {
+                    let user = event.optional("user_id", Integer);
+                    event.optional("project_id", Integer);
+                    user
+                }) else {
                     continue;
                 };
-                for field in ["user_id", "project_id"] {
-                    if let Some(id) = entry.get(field).filter(|v| !v.is_null()) {
-                        match integer(id) {
-                            Some(id) if field == "user_id" => users.push(id),
-                            Some(_) => {}
-                            None => errors.push(format!("events[{name}][{i}][{field}]")),
-                        }
-                    }
+                if !entries.is_empty() {
+                    counters.push((name.to_owned(), entries.len() as i64));
+                }
+                let users: Vec<i64> = entries.into_iter().flatten().collect();
+                if !users.is_empty() {
+                    uniques.push((format!("{name}_users"), users));
                 }
             }
-            if !entries.is_empty() {
-                counters.push((name.to_owned(), entries.len() as i64));
-            }
-            if !users.is_empty() {
-                uniques.push((format!("{name}_users"), users));
-            }
-        }
-    }
-    if !errors.is_empty() {
-        return Err(invalid(&errors));
-    }
+            (counters, uniques)
+        })
+        .unwrap_or_default();
+    declared.finish(())?;
     state
         .repo
         .kas()

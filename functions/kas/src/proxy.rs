@@ -8,9 +8,9 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::grape::{invalid_params, required_integer};
 use gl_http::admin::validate_token;
-use gl_http::{ApiError, AppState, KasRequest, Params};
+use gl_http::grape::{Integer, JsonString, Text, Type as _};
+use gl_http::{ApiError, AppState, Declared, KasRequest, Params};
 use gl_model::{AccessLevel, UserState};
 use gl_store::repo::kas::GrantRoles;
 
@@ -41,58 +41,28 @@ struct AuthorizedUser {
     username: String,
 }
 
-enum AccessType {
-    SessionCookie,
-    PersonalAccessToken,
-}
+/// `access_type`'s values.
+const SESSION_COOKIE: &str = "session_cookie";
+const PERSONAL_ACCESS_TOKEN: &str = "personal_access_token";
 
 /// Grape's declared parameters: `agent_id` (integer), `access_type` (one of two values),
-/// `access_key`, and `csrf_token` (not blank) for session cookies; every failure in one 400.
-fn validate(params: &Params) -> Result<(i64, AccessType, String), ApiError> {
-    let mut errors: Vec<String> = Vec::new();
-    let agent_id = required_integer(params, "agent_id", &mut errors);
-    let access_type = match params.get("access_type") {
-        None => {
-            errors.push("access_type is missing".to_owned());
-            None
-        }
-        Some(Value::String(kind)) if kind == "session_cookie" => Some(AccessType::SessionCookie),
-        Some(Value::String(kind)) if kind == "personal_access_token" => {
-            Some(AccessType::PersonalAccessToken)
-        }
-        Some(_) => {
-            errors.push("access_type does not have a valid value".to_owned());
-            None
-        }
-    };
-    let access_key = match params.get("access_key") {
-        None => {
-            errors.push("access_key is missing".to_owned());
-            None
-        }
-        Some(Value::String(key)) => Some(key.clone()),
-        Some(Value::Number(number)) => Some(number.to_string()),
-        Some(_) => {
-            errors.push("access_key is invalid".to_owned());
-            None
-        }
-    };
-    if let Some(AccessType::SessionCookie) = access_type {
-        match params.get("csrf_token") {
-            None => errors.push("csrf_token is missing".to_owned()),
-            Some(Value::String(token)) if token.trim().is_empty() => {
-                errors.push("csrf_token is empty".to_owned())
-            }
-            Some(Value::String(_)) => {}
-            Some(_) => errors.push("csrf_token is invalid".to_owned()),
-        }
+/// `access_key`, and, given a session cookie, `csrf_token` (a string, not blank); every failure
+/// in one 400.
+fn validate(params: &Params) -> Result<(i64, String, String), ApiError> {
+    let mut declared = Declared::new(params);
+    let agent_id = declared.requires("agent_id", Integer);
+    let access_type = declared.requires(
+        "access_type",
+        Text.values(&[SESSION_COOKIE, PERSONAL_ACCESS_TOKEN]),
+    );
+    let access_key = declared.requires("access_key", Text);
+    if access_type
+        .peek()
+        .is_some_and(|kind| kind == SESSION_COOKIE)
+    {
+        declared.requires("csrf_token", JsonString.not_blank());
     }
-    match (agent_id, access_type, access_key) {
-        (Some(agent_id), Some(access_type), Some(access_key)) if errors.is_empty() => {
-            Ok((agent_id, access_type, access_key))
-        }
-        _ => Err(invalid_params(&errors)),
-    }
+    declared.finish((agent_id, access_type, access_key))
 }
 
 fn forbidden(message: &str) -> ApiError {
@@ -119,7 +89,7 @@ pub async fn authorize_proxy_user(
     params: Params,
 ) -> Result<(StatusCode, Json<Authorized>), ApiError> {
     let (agent_id, access_type, access_key) = validate(&params)?;
-    if let AccessType::SessionCookie = access_type {
+    if access_type == SESSION_COOKIE {
         return Err(ApiError::BadRequest(Some("Invalid access_key".to_owned())));
     }
     let digest = Some(access_key)

@@ -9,7 +9,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sha1::{Digest, Sha1};
 
-use gl_http::{AgentRequest, ApiError, AppState, Params};
+use gl_http::grape::{Any, Array, Hash, JsonString, Present, Reason, Text, Type};
+use gl_http::{AgentRequest, ApiError, AppState, Declared, Params};
 use gl_model::{StarboardFinding, StarboardScan};
 
 /// `Gitlab::UUID`'s production namespace for vulnerability finding UUIDs.
@@ -89,99 +90,77 @@ pub fn finding_uuid(agent_id: i64, project_id: i64, vulnerability: &Value) -> St
     uuid::Uuid::new_v5(&FINDING_UUID_NAMESPACE, name.as_bytes()).to_string()
 }
 
-/// Grape's validation of the declared parameters, in declaration order: every missing required
-/// member named by its bracketed path, joined with ", ".
+/// Starboard's rule for `vulnerability[identifiers]`: a non-empty array, anything else (when
+/// given) being invalid.
+#[derive(Debug, Clone, Copy)]
+struct Identifiers;
+
+impl Type for Identifiers {
+    type Output = ();
+
+    fn coerce(&self, value: &Value) -> Result<(), Reason> {
+        match value.as_array() {
+            Some(list) if !list.is_empty() => Ok(()),
+            _ => Err(Reason::Invalid),
+        }
+    }
+}
+
+fn lowercase(text: String) -> String {
+    text.to_lowercase()
+}
+
+/// The declared parameters, in two rounds. First presence, in declaration order: every
+/// required member (untyped, an empty string counting as missing) named by its bracketed path,
+/// then whether `identifiers` is a non-empty array; then, only when all of that passed,
+/// `severity` and `confidence` among their values (compared in lower case).
 fn validate(params: &Params) -> Result<(Value, Value), ApiError> {
-    let mut errors = Vec::new();
-    let mut invalid_identifiers = false;
-    let body = Value::Object(params.0.clone());
-    let mut require = |value: &Value, path: &str| {
-        let present = match value {
-            Value::Null => false,
-            Value::String(s) => !s.is_empty(),
-            _ => true,
-        };
-        if !present {
-            errors.push(format!("{path} is missing"));
-        }
-        present
-    };
-    let vulnerability = &body["vulnerability"];
-    if require(vulnerability, "vulnerability") {
-        let v = "vulnerability";
-        require(&vulnerability["name"], &format!("{v}[name]"));
-        require(&vulnerability["severity"], &format!("{v}[severity]"));
-        let location = &vulnerability["location"];
-        if require(location, &format!("{v}[location]")) {
-            let l = format!("{v}[location]");
-            require(&location["image"], &format!("{l}[image]"));
-            if require(&location["dependency"], &format!("{l}[dependency]"))
-                && require(
-                    &location["dependency"]["package"],
-                    &format!("{l}[dependency][package]"),
-                )
-            {
-                require(
-                    &location["dependency"]["package"]["name"],
-                    &format!("{l}[dependency][package][name]"),
-                );
-            }
-            let resource = &location["kubernetes_resource"];
-            if require(resource, &format!("{l}[kubernetes_resource]")) {
+    let required = Present(Any);
+    let mut declared = Declared::new(params);
+    let vulnerability = declared.requires_hash("vulnerability", required, |vulnerability| {
+        vulnerability.requires("name", required);
+        vulnerability.requires("severity", required);
+        vulnerability.requires_hash("location", required, |location| {
+            location.requires("image", required);
+            location.requires_hash("dependency", required, |dependency| {
+                dependency.requires_hash("package", required, |package| {
+                    package.requires("name", required);
+                });
+            });
+            location.requires_hash("kubernetes_resource", required, |resource| {
                 for field in ["namespace", "name", "kind", "container_name", "agent_id"] {
-                    require(
-                        &resource[field],
-                        &format!("{l}[kubernetes_resource][{field}]"),
-                    );
+                    resource.requires(field, required);
                 }
-            }
-        }
-        let identifiers = &vulnerability["identifiers"];
-        if require(identifiers, &format!("{v}[identifiers]")) {
-            match identifiers.as_array() {
-                Some(list) if !list.is_empty() => {
-                    for (i, identifier) in list.iter().enumerate() {
-                        require(&identifier["type"], &format!("{v}[identifiers][{i}][type]"));
-                        require(&identifier["name"], &format!("{v}[identifiers][{i}][name]"));
-                    }
-                }
-                _ => invalid_identifiers = true,
-            }
-        }
-    }
-    let scanner = &body["scanner"];
-    if require(scanner, "scanner") {
-        require(&scanner["id"], "scanner[id]");
-        require(&scanner["name"], "scanner[name]");
-        if require(&scanner["vendor"], "scanner[vendor]") {
-            require(&scanner["vendor"]["name"], "scanner[vendor][name]");
-        }
-    }
-    if invalid_identifiers {
-        errors.push("vulnerability[identifiers] is invalid".to_owned());
-    }
-    if errors.is_empty() {
-        let severity = vulnerability["severity"].as_str().map(str::to_lowercase);
-        if !severity.as_deref().is_some_and(|s| SEVERITIES.contains(&s)) {
-            errors.push("vulnerability[severity] does not have a valid value".to_owned());
-        }
-        if let Some(confidence) = vulnerability.get("confidence").filter(|c| !c.is_null()) {
-            let confidence = confidence.as_str().map(str::to_lowercase);
-            if !confidence
-                .as_deref()
-                .is_some_and(|c| CONFIDENCES.contains(&c))
-            {
-                errors.push("vulnerability[confidence] does not have a valid value".to_owned());
-            }
-        }
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::Custom {
-            status: StatusCode::BAD_REQUEST,
-            body: json!({"error": errors.join(", ")}),
+            });
         });
-    }
-    Ok((vulnerability.clone(), scanner.clone()))
+        vulnerability.requires_array("identifiers", required, |identifier| {
+            identifier.requires("type", required);
+            identifier.requires("name", required);
+        });
+        vulnerability.value().clone()
+    });
+    let scanner = declared.requires_hash("scanner", required, |scanner| {
+        scanner.requires("id", required);
+        scanner.requires("name", required);
+        scanner.requires_hash("vendor", required, |vendor| {
+            vendor.requires("name", required);
+        });
+        scanner.value().clone()
+    });
+    declared.optional_hash("vulnerability", required, |vulnerability| {
+        vulnerability.optional("identifiers", Present(Identifiers));
+    });
+    let (vulnerability, scanner) = declared.finish((vulnerability, scanner))?;
+
+    let mut declared = Declared::new(params);
+    declared.requires_hash("vulnerability", Hash, |vulnerability| {
+        let severity = Text.coerce_with(lowercase).values(&SEVERITIES);
+        vulnerability.requires("severity", severity);
+        let confidence = Text.coerce_with(lowercase).values(&CONFIDENCES);
+        vulnerability.optional("confidence", confidence);
+    });
+    declared.finish(())?;
+    Ok((vulnerability, scanner))
 }
 
 /// A finding's state as GitLab's `scan_result` batch update leaves it.
@@ -251,15 +230,9 @@ pub async fn scan_result(
     State(state): State<AppState>,
     params: Params,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let uuids: Vec<String> = match params.get("uuids") {
-        None => return Err(ApiError::MissingParam("uuids")),
-        Some(Value::Array(values)) => values
-            .iter()
-            .map(|v| v.as_str().map(str::to_owned))
-            .collect::<Option<_>>()
-            .ok_or(ApiError::InvalidParam("uuids"))?,
-        Some(_) => return Err(ApiError::InvalidParam("uuids")),
-    };
+    let mut declared = Declared::new(&params);
+    let uuids = declared.requires("uuids", Array(JsonString));
+    let uuids = declared.finish(uuids)?;
     // Finding UUIDs are compared as UUIDs (GitLab's column is `uuid`): case does not matter,
     // and a string that is no UUID names no finding, so it is not kept (which also bounds
     // the size of what is stored per UUID).

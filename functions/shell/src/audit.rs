@@ -7,9 +7,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::{Value, json};
 
-use gl_http::{ApiError, Params, ShellRequest};
+use gl_http::grape::{Hash, Integer, Text};
+use gl_http::{ApiError, Declared, Params, ShellRequest};
 
 use crate::ShellState;
 use crate::allowed::access_check_result;
@@ -27,39 +27,18 @@ struct Status<'a> {
 
 /// Grape's declared parameters: `action`, `protocol`, `gl_repository` and `changes` are
 /// required strings; `packfile_stats` an optional hash of integer `wants` and `haves`.
-fn validate(params: &Params) -> Result<(), ApiError> {
-    let mut errors = Vec::new();
-    for name in ["action", "protocol", "gl_repository", "changes"] {
-        match params.get(name) {
-            None => errors.push(format!("{name} is missing")),
-            Some(Value::String(_) | Value::Number(_)) => {}
-            Some(_) => errors.push(format!("{name} is invalid")),
-        }
+/// Answers the action.
+fn validate(params: &Params) -> Result<String, ApiError> {
+    let mut declared = Declared::new(params);
+    let action = declared.requires("action", Text);
+    for name in ["protocol", "gl_repository", "changes"] {
+        declared.requires(name, Text);
     }
-    match params.get("packfile_stats") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(stats)) => {
-            for name in ["wants", "haves"] {
-                let value = stats.get(name).filter(|v| !v.is_null());
-                let integer = |v: &Value| {
-                    v.as_i64().is_some()
-                        || v.as_str().is_some_and(|s| s.trim().parse::<i64>().is_ok())
-                };
-                if value.is_some_and(|v| !integer(v)) {
-                    errors.push(format!("packfile_stats[{name}] is invalid"));
-                }
-            }
-        }
-        Some(_) => errors.push("packfile_stats is invalid".to_owned()),
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::Custom {
-            status: StatusCode::BAD_REQUEST,
-            body: json!({"error": errors.join(", ")}),
-        })
-    }
+    declared.optional_hash("packfile_stats", Hash, |stats| {
+        stats.optional("wants", Integer);
+        stats.optional("haves", Integer);
+    });
+    declared.finish(action)
 }
 
 /// GitLab's order: parameters; an action that is not audited (400); the same access check as
@@ -71,8 +50,7 @@ pub async fn git_audit_event(
     State(state): State<ShellState>,
     InternalParams(params): InternalParams,
 ) -> Result<Response, ApiError> {
-    validate(&params)?;
-    let action = params.text("action").unwrap_or_default();
+    let action = validate(&params)?;
     if !COMMANDS_TO_AUDIT.contains(&action.as_str()) {
         return Ok((
             StatusCode::BAD_REQUEST,

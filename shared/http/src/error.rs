@@ -33,6 +33,10 @@ pub enum ApiError {
     /// Grape parameter validation: `{"error":"key is invalid"}`.
     #[error("{0} is invalid")]
     InvalidParam(&'static str),
+    /// Grape's one 400 for every failed parameter declaration (see [`crate::grape`]):
+    /// `{"error":"a is missing, b is invalid"}`, in declaration order.
+    #[error("{}", .0.join(", "))]
+    InvalidParams(Vec<String>),
     /// `bad_request!(reason)`
     #[error("400 Bad request")]
     BadRequest(Option<String>),
@@ -79,6 +83,7 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::MissingParam(_)
             | Self::InvalidParam(_)
+            | Self::InvalidParams(_)
             | Self::BadRequest(_)
             | Self::MalformedBody => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -101,7 +106,10 @@ impl ApiError {
             }
             Self::RouteNotFound => json!({"error": "404 Not Found"}),
             Self::MethodNotAllowed => json!({"error": "405 Not Allowed"}),
-            Self::MissingParam(_) | Self::InvalidParam(_) | Self::MalformedBody => {
+            Self::MissingParam(_)
+            | Self::InvalidParam(_)
+            | Self::InvalidParams(_)
+            | Self::MalformedBody => {
                 json!({"error": self.to_string()})
             }
             Self::BadRequest(None) => json!({"message": "400 Bad request"}),

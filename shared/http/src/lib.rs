@@ -1,10 +1,11 @@
 //! HTTP glue shared by every family: the error type that renders GitLab's bodies, Grape-like
-//! parameters, the authentication extractors, configuration read once at start, tracing, and
+//! parameters and their declarations, the authentication extractors, configuration read once at start, tracing, and
 //! the adapters that run one router in Lambda, in the local server and in tests.
 
 pub mod admin;
 pub mod config;
 pub mod error;
+pub mod grape;
 pub mod lambda;
 pub mod params;
 pub mod seed;
@@ -12,6 +13,7 @@ pub mod state;
 
 pub use config::Config;
 pub use error::ApiError;
+pub use grape::Declared;
 pub use params::Params;
 pub use state::{
     AgentRequest, AgentToken, AppState, InstanceInfo, KasRequest, ShellRequest, verify_shell_jwt,
