@@ -2,11 +2,10 @@
 //! asks whether a project's integrated error tracking accepts events for a DSN public key.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Serialize;
-use serde_json::json;
 
 use gl_http::{ApiError, AppState, Params};
 
@@ -56,22 +55,18 @@ async fn allowed(
     let project_id = params.text("project_id").filter(|v| !v.trim().is_empty());
     let public_key = params.text("public_key").filter(|v| !v.trim().is_empty());
     let (Some(project_id), Some(public_key)) = (project_id, public_key) else {
-        return Err(ApiError::Custom {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            body: json!({"message": "422 Unprocessable Entity"}),
-        });
+        return Err(ApiError::UnprocessableEntity);
     };
-    let not_found = || ApiError::Custom {
-        status: StatusCode::NOT_FOUND,
-        body: json!({"message": "404 Not found"}),
-    };
-    let project_id: i64 = project_id.trim().parse().map_err(|_| not_found())?;
+    let project_id: i64 = project_id
+        .trim()
+        .parse()
+        .map_err(|_| ApiError::RecordNotFound)?;
     let (project, key) = state
         .repo
         .error_tracking()
         .client_key(project_id, &public_key)
         .await?;
-    let project = project.ok_or_else(not_found)?;
+    let project = project.ok_or(ApiError::RecordNotFound)?;
     let enabled = project.error_tracking_enabled
         && key.is_some_and(|key| key.active && key.public_key == public_key);
     Ok(Json(Enabled { enabled }))

@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use gl_http::grape::{Hash, Integer};
 use gl_http::{ApiError, AppState, Declared, KasRequest, Params};
@@ -29,10 +29,7 @@ pub async fn agent_configuration(
         .refresh_agent_configuration(agent_id, &config, user_access)
         .await?
     {
-        return Err(ApiError::Custom {
-            status: StatusCode::NOT_FOUND,
-            body: json!({"message": "404 Not found"}),
-        });
+        return Err(ApiError::RecordNotFound);
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -66,10 +66,7 @@ fn validate(params: &Params) -> Result<(i64, String, String), ApiError> {
 }
 
 fn forbidden(message: &str) -> ApiError {
-    ApiError::Custom {
-        status: StatusCode::FORBIDDEN,
-        body: json!({ "message": message }),
-    }
+    ApiError::message(StatusCode::FORBIDDEN, message)
 }
 
 /// GitLab's order: parameters; the user behind the credentials (an unknown token is "Unable
@@ -115,10 +112,7 @@ pub async fn authorize_proxy_user(
     let user = user
         .filter(|user| user.state == UserState::Active)
         .ok_or(ApiError::Unauthorized)?;
-    let agent = agent.ok_or_else(|| ApiError::Custom {
-        status: StatusCode::NOT_FOUND,
-        body: json!({"message": "404 Not found"}),
-    })?;
+    let agent = agent.ok_or(ApiError::RecordNotFound)?;
 
     let Some(config) = grants.user_access_config().filter(|c| !c.is_empty()) else {
         return Err(forbidden(

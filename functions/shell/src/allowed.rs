@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+
 use futures_util::future::join_all;
 use serde::Serialize;
 use serde_json::Value;
@@ -39,7 +39,7 @@ struct GitalyPayload {
 /// The success body, in GitLab's key order; absent values are dropped, not `null`
 /// (`response_with_status` compacts the hash).
 #[derive(Debug, Serialize)]
-struct AllowedResponse {
+pub struct AllowedResponse {
     status: bool,
     gl_repository: String,
     gl_project_path: String,
@@ -56,25 +56,6 @@ struct AllowedResponse {
     gl_key_type: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     gl_key_id: Option<i64>,
-}
-
-/// Denials: `{"status":false,"message":...}` with 401 (not 403: GitLab Shell prints the
-/// message only for 401) or 404.
-fn denied(status: u16, message: &str) -> Response {
-    #[derive(Serialize)]
-    struct Denied<'a> {
-        status: bool,
-        message: &'a str,
-    }
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::UNAUTHORIZED);
-    (
-        status,
-        Json(Denied {
-            status: false,
-            message,
-        }),
-    )
-        .into_response()
 }
 
 /// The repository asked about: `gl_repository` (`project-<id>`, `wiki-<id>`) wins over
@@ -137,16 +118,16 @@ pub async fn allowed(
     _: ShellRequest,
     State(state): State<ShellState>,
     InternalParams(params): InternalParams,
-) -> Result<Response, ApiError> {
+) -> Result<Json<AllowedResponse>, ApiError> {
     access_check_result(&state, &params).await
 }
 
 /// `access_check_result`, shared with `shellhorse/git_audit_event`: the full `/allowed`
-/// answer, a grant (200) or a denial (401/404 `{"status":false,...}`).
+/// answer, a grant (200) or a denial (401/404 `{"status":false,...}`, as an error).
 pub(crate) async fn access_check_result(
     state: &ShellState,
     params: &Params,
-) -> Result<Response, ApiError> {
+) -> Result<Json<AllowedResponse>, ApiError> {
     let changes = match params.text("changes") {
         None => Changes::Any,
         Some(raw) => Changes::parse(&raw).map_err(|_| ApiError::InvalidParam("changes"))?,
@@ -220,11 +201,11 @@ pub(crate) async fn access_check_result(
         gitlab_url: settings.gitlab_url.trim_end_matches('/'),
         now: chrono::Utc::now().timestamp(),
     };
-    let granted = match git_access::check(&request, &force_pushes) {
-        Ok(granted) => granted,
-        Err(denial) => return Ok(denied(denial.status, &denial.message)),
-    };
-    let project = project.expect("a granted request has a project");
+    let granted = git_access::check(&request, &force_pushes).map_err(|denial| {
+        let status = StatusCode::from_u16(denial.status).unwrap_or(StatusCode::UNAUTHORIZED);
+        ApiError::denied(status, denial.message)
+    })?;
+    let project = granted.project;
     let (git_object_directory, git_alternate_object_directories) = quarantine(params);
     let mut repository = project.gitaly_repository(&settings.gitaly.storage, repo_type);
     repository.git_object_directory = git_object_directory;
@@ -251,5 +232,5 @@ pub(crate) async fn access_check_result(
         gl_key_type: key.as_ref().map(|k| k.gl_key_type()),
         gl_key_id: key.as_ref().map(|k| k.id),
     };
-    Ok(Json(body).into_response())
+    Ok(Json(body))
 }

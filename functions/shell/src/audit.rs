@@ -5,9 +5,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 
+use gl_http::error::StatusMessage;
 use gl_http::grape::{Hash, Integer, Text};
 use gl_http::{ApiError, Declared, Params, ShellRequest};
 
@@ -17,13 +16,6 @@ use crate::params::InternalParams;
 
 /// `COMMANDS_TO_AUDIT`: archives are never audited.
 const COMMANDS_TO_AUDIT: [&str; 2] = ["git-upload-pack", "git-receive-pack"];
-
-/// `response_with_status` bodies, `{"status":...,"message":...}`.
-#[derive(Debug, Serialize)]
-struct Status<'a> {
-    status: bool,
-    message: &'a str,
-}
 
 /// Grape's declared parameters: `action`, `protocol`, `gl_repository` and `changes` are
 /// required strings; `packfile_stats` an optional hash of integer `wants` and `haves`.
@@ -49,25 +41,18 @@ pub async fn git_audit_event(
     _: ShellRequest,
     State(state): State<ShellState>,
     InternalParams(params): InternalParams,
-) -> Result<Response, ApiError> {
+) -> Result<Json<StatusMessage>, ApiError> {
     let action = validate(&params)?;
     if !COMMANDS_TO_AUDIT.contains(&action.as_str()) {
-        return Ok((
+        return Err(ApiError::denied(
             StatusCode::BAD_REQUEST,
-            Json(Status {
-                status: false,
-                message: "No valid action specified",
-            }),
-        )
-            .into_response());
+            "No valid action specified",
+        ));
     }
-    let check = access_check_result(&state, &params).await?;
-    if check.status() != StatusCode::OK {
-        return Ok(check);
-    }
-    Ok(Json(Status {
+    // A denial answers as `/allowed` answers it; a grant asks for no audit.
+    let _granted = access_check_result(&state, &params).await?;
+    Ok(Json(StatusMessage {
         status: false,
-        message: "No git audit event needed",
-    })
-    .into_response())
+        message: "No git audit event needed".to_owned(),
+    }))
 }

@@ -3,10 +3,9 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+
 use base64::Engine as _;
 use serde::Serialize;
-use serde_json::json;
 
 use gl_http::{ApiError, ShellRequest};
 use gl_store::repo::shell::NewLfsToken;
@@ -57,10 +56,7 @@ pub async fn lfs_authenticate(
         (Some(key), _) if key.deploy => format!("lfs+deploy-key-{}", key.id),
         (_, Some(user)) => user.username.clone(),
         _ => {
-            return Err(ApiError::Custom {
-                status: StatusCode::NOT_FOUND,
-                body: json!({"message": "404 Not found"}),
-            });
+            return Err(ApiError::RecordNotFound);
         }
     };
     Ok(Json(LfsCredentials {

@@ -3,7 +3,7 @@
 //! base64 of a JSON object, and a `scoped-user-id` in it must name an existing user.
 
 use axum::extract::{FromRequest, Request};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use gl_http::{ApiError, Params};
 use gl_model::ruby;
@@ -43,10 +43,10 @@ async fn check_gitaly_client_context(params: &Params, state: &ShellState) -> Res
         let id = ruby::to_i(scoped);
         if state.app.repo.identity().user_by_id(id).await?.is_none() {
             // `not_found!("User ID #{id} not found")`: the resource-name quirk appends "Not Found".
-            return Err(ApiError::Custom {
-                status: axum::http::StatusCode::NOT_FOUND,
-                body: json!({"message": format!("404 User ID {id} not found Not Found")}),
-            });
+            return Err(ApiError::message(
+                axum::http::StatusCode::NOT_FOUND,
+                format!("404 User ID {id} not found Not Found"),
+            ));
         }
     }
     Ok(())

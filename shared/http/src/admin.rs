@@ -2,9 +2,7 @@
 //! storage-limit calls): a personal access token of an active admin, with the `api` scope.
 
 use axum::extract::{FromRef, FromRequestParts};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
-use serde_json::json;
 
 use gl_model::{User, UserState};
 
@@ -21,41 +19,20 @@ pub struct AdminRequest {
     pub user: User,
 }
 
-/// The API guard's answer to a token lacking `scope` (`InsufficientScopeError`).
-pub fn insufficient_scope(scope: &str) -> ApiError {
-    ApiError::Custom {
-        status: StatusCode::FORBIDDEN,
-        body: json!({
-            "error": "insufficient_scope",
-            "error_description": "The request requires higher privileges than provided by the access token.",
-            "scope": scope
-        }),
-    }
-}
-
-/// The API guard's answer to a token it found but refuses (`ExpiredError`, `RevokedError`):
-/// 401 `invalid_token` with GitLab's description.
-pub fn invalid_token(description: &str) -> ApiError {
-    ApiError::Custom {
-        status: StatusCode::UNAUTHORIZED,
-        body: json!({"error": "invalid_token", "error_description": description}),
-    }
-}
-
 /// `AccessTokenValidationService#validate`: expiry, then revocation, then the scope.
 pub fn validate_token(
     token: &gl_model::PersonalAccessToken,
-    scope: &str,
+    scope: &'static str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), ApiError> {
     if token.expired(now) {
-        return Err(invalid_token("Token has expired."));
+        return Err(ApiError::InvalidToken("Token has expired."));
     }
     if token.revoked {
-        return Err(invalid_token("Token has been revoked."));
+        return Err(ApiError::InvalidToken("Token has been revoked."));
     }
     if !token.scopes.iter().any(|granted| granted == scope) {
-        return Err(insufficient_scope(scope));
+        return Err(ApiError::InsufficientScope(scope));
     }
     Ok(())
 }

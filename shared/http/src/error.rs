@@ -1,6 +1,8 @@
 //! One error type for every family, rendering the bodies GitLab's Grape API renders
 //! (`lib/api/helpers.rb`): `{"message": ...}` for the helpers, `{"error": ...}` for parameter
-//! validation and routing, and whatever a family needs beyond that as a custom body.
+//! validation and routing, the API guard's OAuth-style token errors, and the internal API's
+//! `{"status":false,"message":...}` refusals. Each body GitLab repeats has one variant here,
+//! so a family never writes one by hand.
 
 use axum::extract::Request;
 use axum::http::StatusCode;
@@ -51,9 +53,34 @@ pub enum ApiError {
     /// Anything unexpected; the cause is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
-    /// A family-specific body, such as `/allowed`'s `{"status":false,"message":...}`.
-    #[error("{status}")]
-    Custom { status: StatusCode, body: Value },
+    /// ActiveRecord's `RecordNotFound` escaping an endpoint (`find!`, `Project.find`):
+    /// `{"message":"404 Not found"}`, lower-case "found", unlike `not_found!`.
+    #[error("404 record not found")]
+    RecordNotFound,
+    /// `unprocessable_entity!`
+    #[error("422 Unprocessable Entity")]
+    UnprocessableEntity,
+    /// `render_api_error!(message, status)`: the message as it is, with no status prefix.
+    #[error("{status}: {message}")]
+    Message { status: StatusCode, message: String },
+    /// The API guard's `ExpiredError` / `RevokedError`: 401 `invalid_token`.
+    #[error("invalid token: {0}")]
+    InvalidToken(&'static str),
+    /// The API guard's `InsufficientScopeError` for a token lacking the scope.
+    #[error("insufficient scope: {0}")]
+    InsufficientScope(&'static str),
+    /// The internal API's refusals, `response_with_status(code:, success: false, message:)`:
+    /// `{"status":false,"message":...}`. `/allowed` answers 401 (not 403: GitLab Shell prints
+    /// the message only for 401) or 404.
+    #[error("{status}: {message}")]
+    Denied { status: StatusCode, message: String },
+}
+
+/// The body of the internal API's `response_with_status` answers, refusals and otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StatusMessage {
+    pub status: bool,
+    pub message: String,
 }
 
 impl From<StoreError> for ApiError {
@@ -75,6 +102,22 @@ impl From<StoreError> for ApiError {
 struct FailureCause(String);
 
 impl ApiError {
+    /// [`Self::Message`] with this status.
+    pub fn message(status: StatusCode, message: impl Into<String>) -> Self {
+        Self::Message {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// [`Self::Denied`] with this status.
+    pub fn denied(status: StatusCode, message: impl Into<String>) -> Self {
+        Self::Denied {
+            status,
+            message: message.into(),
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -89,7 +132,11 @@ impl ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::Custom { status, .. } => *status,
+            Self::RecordNotFound => StatusCode::NOT_FOUND,
+            Self::UnprocessableEntity => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            Self::Message { status, .. } | Self::Denied { status, .. } => *status,
         }
     }
 
@@ -119,14 +166,39 @@ impl ApiError {
             Self::PayloadTooLarge => json!({"message": "413 Request Entity Too Large"}),
             Self::Unavailable(_) => json!({"message": "503 Service Unavailable"}),
             Self::Internal(_) => json!({"message": "500 Internal Server Error"}),
-            Self::Custom { body, .. } => body.clone(),
+            Self::RecordNotFound => json!({"message": "404 Not found"}),
+            Self::UnprocessableEntity => json!({"message": "422 Unprocessable Entity"}),
+            Self::Message { message, .. } => json!({ "message": message }),
+            Self::InvalidToken(description) => {
+                json!({"error": "invalid_token", "error_description": description})
+            }
+            Self::InsufficientScope(scope) => json!({
+                "error": "insufficient_scope",
+                "error_description": "The request requires higher privileges than provided by the access token.",
+                "scope": scope
+            }),
+            Self::Denied { message, .. } => json!(StatusMessage {
+                status: false,
+                message: message.clone(),
+            }),
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status(), axum::Json(self.body())).into_response();
+        let mut response = match &self {
+            // GitLab Shell reads these by name, but the order (`status` first) is pinned too:
+            // a serialized struct keeps it, a JSON map would sort it.
+            Self::Denied { status, message } => {
+                let body = StatusMessage {
+                    status: false,
+                    message: message.clone(),
+                };
+                (*status, axum::Json(body)).into_response()
+            }
+            _ => (self.status(), axum::Json(self.body())).into_response(),
+        };
         if let Self::Unavailable(cause) | Self::Internal(cause) = &self {
             response
                 .extensions_mut()

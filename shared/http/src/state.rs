@@ -70,10 +70,10 @@ pub fn verify_shell_jwt(state: &AppState, headers: &HeaderMap) -> Result<(), Api
 pub struct KasRequest;
 
 fn kas_invalid() -> ApiError {
-    ApiError::Custom {
-        status: axum::http::StatusCode::UNAUTHORIZED,
-        body: serde_json::json!({"message": "KAS JWT authentication invalid"}),
-    }
+    ApiError::message(
+        axum::http::StatusCode::UNAUTHORIZED,
+        "KAS JWT authentication invalid",
+    )
 }
 
 impl<S> FromRequestParts<S> for KasRequest

@@ -157,9 +157,10 @@ pub struct Request<'a> {
     pub now: i64,
 }
 
-/// What a successful check tells the client besides "yes".
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Granted {
+/// A successful check: the project it granted access to, and what to tell the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Granted<'a> {
+    pub project: &'a Project,
     pub console_messages: Vec<String>,
 }
 
@@ -207,8 +208,8 @@ fn is_deploy_actor(request: &Request<'_>) -> bool {
 
 /// `GitAccess#check` (project repositories) and `GitAccessWiki#check` (wikis), CE order.
 /// `force_pushes[i]` says whether change `i` rewrites history (missing: it does not).
-pub fn check(request: &Request<'_>, force_pushes: &[ForcePush]) -> Result<Granted, Denial> {
-    let mut granted = Granted::default();
+pub fn check<'a>(request: &Request<'a>, force_pushes: &[ForcePush]) -> Result<Granted<'a>, Denial> {
+    let mut console_messages = Vec::new();
     // Valid actor: an expired key is refused outright; one expiring within 7 days warns.
     if let Some(key) = request.actor.key
         && let Some(expires) = key_expiry(key)
@@ -217,8 +218,7 @@ pub fn check(request: &Request<'_>, force_pushes: &[ForcePush]) -> Result<Grante
             return Err(forbidden("Your SSH key has expired."));
         }
         if expires - request.now <= 7 * 24 * 3600 {
-            granted
-                .console_messages
+            console_messages
                 .push("INFO: Your SSH key is expiring soon. Please generate a new key.".to_owned());
         }
     }
@@ -283,7 +283,10 @@ pub fn check(request: &Request<'_>, force_pushes: &[ForcePush]) -> Result<Grante
         if !can_download {
             return Err(forbidden(WIKI_DOWNLOAD));
         }
-        return Ok(granted);
+        return Ok(Granted {
+            project,
+            console_messages,
+        });
     }
     if command.is_download() {
         let can_download = deploy_link.is_some()
@@ -297,7 +300,10 @@ pub fn check(request: &Request<'_>, force_pushes: &[ForcePush]) -> Result<Grante
                 "You are not allowed to download code from this project.",
             ));
         }
-        return Ok(granted);
+        return Ok(Granted {
+            project,
+            console_messages,
+        });
     }
 
     if project.archived {
@@ -331,7 +337,10 @@ pub fn check(request: &Request<'_>, force_pushes: &[ForcePush]) -> Result<Grante
             Pusher::DeployKey => AccessLevel::NoAccess,
         };
         return if level >= AccessLevel::Developer || level == AccessLevel::Planner {
-            Ok(granted)
+            Ok(Granted {
+                project,
+                console_messages,
+            })
         } else {
             Err(forbidden(WIKI_WRITE))
         };
@@ -347,7 +356,10 @@ pub fn check(request: &Request<'_>, force_pushes: &[ForcePush]) -> Result<Grante
         let force_push = force_pushes.get(i).copied().unwrap_or(ForcePush::No);
         check_change(project, pusher, change, force_push)?;
     }
-    Ok(granted)
+    Ok(Granted {
+        project,
+        console_messages,
+    })
 }
 
 /// Who pushes, for protected-ref rules: deploy keys are held to the rules' deploy-key

@@ -4,7 +4,7 @@
 
 use gl_model::{AccessLevel, Project, ProjectId, RepoType, Settings, SshKey, User};
 
-use super::identity::{Route, project_membership_keys, settings_from};
+use super::identity::{FoundActor, Route, project_membership_keys, settings_from};
 use super::shell::NewLfsToken;
 use super::{Repository, decode};
 use crate::{Item, StoreError, keys};
@@ -41,11 +41,14 @@ pub struct GitAccess<'r> {
     pub(super) repo: &'r Repository,
 }
 
+/// A project id with its namespace chain, nearest first.
+type ProjectChain = (ProjectId, Vec<i64>);
+
 /// The project item(s) round 1 found, as a route or the record itself.
 fn found_project(
     query: &ProjectQuery,
     items: &[Option<Item>],
-) -> Result<(Option<Project>, Option<(ProjectId, Vec<i64>)>, RepoType), StoreError> {
+) -> Result<(Option<Project>, Option<ProjectChain>, RepoType), StoreError> {
     if let ProjectQuery::Id(_) = query {
         let project: Option<Project> = decode(items.first().and_then(Option::as_ref))?;
         let target = project
@@ -53,7 +56,7 @@ fn found_project(
             .map(|found| (found.id, found.namespace_ancestor_ids.clone()));
         return Ok((project, target, RepoType::Project));
     }
-    let routes: Vec<Option<(ProjectId, Vec<i64>)>> = items
+    let routes: Vec<Option<ProjectChain>> = items
         .iter()
         .map(|item| Ok(decode::<Route>(item.as_ref())?.and_then(Route::project)))
         .collect::<Result<_, StoreError>>()?;
@@ -117,7 +120,11 @@ impl GitAccess<'_> {
         let settings = settings_from(first[0].as_ref())?;
         let actor_item = actor_key.as_ref().and(first[1].as_ref());
         let project_items = &first[1 + usize::from(actor_key.is_some())..];
-        let (key, mut user, user_id) = actor.resolve(actor_item)?;
+        let FoundActor {
+            key,
+            mut user,
+            user_id,
+        } = actor.resolve(actor_item)?;
         let (mut project_record, target, repo_type) = found_project(project, project_items)?;
 
         let mut second_keys = Vec::new();

@@ -77,35 +77,49 @@ impl ActorQuery {
         }
     }
 
-    /// What round 1 found: the acting key (authentication-capable keys only; a signing-only
-    /// key names nobody), the user when the item was the user itself, and the user id to
-    /// read next otherwise.
-    pub(crate) fn resolve(
-        &self,
-        item: Option<&Item>,
-    ) -> Result<(Option<SshKey>, Option<User>, Option<UserId>), StoreError> {
+    /// What round 1 found for this actor.
+    pub(crate) fn resolve(&self, item: Option<&Item>) -> Result<FoundActor, StoreError> {
+        let nobody = FoundActor::default();
         let Some(item) = item else {
-            return Ok((None, None, None));
+            return Ok(nobody);
         };
         Ok(match self {
             Self::KeyId(_) | Self::KeyOwner(_) => {
                 let key: SshKey = item.decode()?;
                 if !key.usage_type.authenticates() {
-                    return Ok((None, None, None));
+                    return Ok(nobody);
                 }
-                let owner = key.user_id;
-                let acting = matches!(self, Self::KeyId(_)).then_some(key);
-                (acting, None, owner)
+                FoundActor {
+                    user_id: key.user_id,
+                    key: matches!(self, Self::KeyId(_)).then_some(key),
+                    user: None,
+                }
             }
             Self::UserId(_) => {
                 let user: User = item.decode()?;
-                let id = user.id;
-                (None, Some(user), Some(id))
+                FoundActor {
+                    key: None,
+                    user_id: Some(user.id),
+                    user: Some(user),
+                }
             }
-            Self::Username(_) => (None, None, Some(item.decode::<UsernameLookup>()?.user_id)),
-            Self::Nobody => (None, None, None),
+            Self::Username(_) => FoundActor {
+                user_id: Some(item.decode::<UsernameLookup>()?.user_id),
+                ..nobody
+            },
+            Self::Nobody => nobody,
         })
     }
+}
+
+/// What round 1 found of an actor: the acting key (authentication-capable keys only; a
+/// signing-only key names nobody), the user when the item was the user itself, and the id of
+/// the user to read (or already read).
+#[derive(Debug, Default)]
+pub(crate) struct FoundActor {
+    pub key: Option<SshKey>,
+    pub user: Option<User>,
+    pub user_id: Option<UserId>,
 }
 
 /// The actor a request names: a key (user or deploy key) and/or a user.
@@ -215,7 +229,7 @@ impl Identity<'_> {
             return Ok(ResolvedActor::default());
         };
         let item = self.repo.get_item(key).await?;
-        let (key, user, user_id) = query.resolve(item.as_ref())?;
+        let FoundActor { key, user, user_id } = query.resolve(item.as_ref())?;
         let user = match (user, user_id) {
             (Some(user), _) => Some(user),
             (None, Some(id)) => self.user_by_id(id).await?,
