@@ -7,67 +7,127 @@ use gl_store::repo::shell::LfsToken;
 
 const LFS: &str = "/api/v4/internal/lfs_authenticate";
 
-on_both_backends! {
-    async fn credentials_for_users_and_deploy_keys(app: TestApp) {
-        let response = app.shell_post(LFS, &json!({"operation": "download", "project": "/group/private.git", "key_id": "2"})).await;
-        assert_eq!(response.status.as_u16(), 200, "{}", response.text);
-        let body = response.json();
-        let token = body["lfs_token"].as_str().unwrap().to_owned();
-        assert!(token.len() >= 40);
-        assert_eq!(
-            response.text,
-            format!(r#"{{"username":"Alice","lfs_token":"{token}","repository_http_path":"https://gitlab.example.com:8443/group/private.git","expires_in":7200}}"#)
-        );
-        let stored = app.repo.shell().lfs_token(&gl_auth::token_digest(&token)).await.unwrap();
-        assert_eq!(stored, Some(LfsToken { actor: "key-2".to_owned(), project_id: 26 }));
-        assert_eq!(app.repo.shell().lfs_token(&token).await.unwrap(), None, "stored as a digest only");
+on_both_backends!(
+    credentials_for_users_and_deploy_keys,
+    lfs_errors_in_gitlab_order,
+    lfs_within_budget,
+    git_audit_events_as_shellhorse_answers
+);
 
-        let deploy = app.shell_post(LFS, &json!({"operation": "upload", "project": "group/private", "key_id": "3"})).await.json();
-        assert_eq!(deploy["username"], "lfs+deploy-key-3");
-        let by_user = app.shell_post(LFS, &json!({"project": "group/private", "user_id": "2"})).await.json();
-        assert_eq!(by_user["username"], "Alice");
-        // A wiki's LFS objects live under the wiki's own clone URL.
-        let wiki = app.shell_post(LFS, &json!({"project": "/group/private.wiki.git", "key_id": "2"})).await.json();
-        assert_eq!(wiki["repository_http_path"], "https://gitlab.example.com:8443/group/private.wiki.git");
-    }
+async fn credentials_for_users_and_deploy_keys(app: TestApp) {
+    let response = app
+        .shell_post(
+            LFS,
+            &json!({"operation": "download", "project": "/group/private.git", "key_id": "2"}),
+        )
+        .await;
+    assert_eq!(response.status.as_u16(), 200, "{}", response.text);
+    let body = response.json();
+    let token = body["lfs_token"].as_str().unwrap().to_owned();
+    assert!(token.len() >= 40);
+    assert_eq!(
+        response.text,
+        format!(
+            r#"{{"username":"Alice","lfs_token":"{token}","repository_http_path":"https://gitlab.example.com:8443/group/private.git","expires_in":7200}}"#
+        )
+    );
+    let stored = app
+        .repo
+        .shell()
+        .lfs_token(&gl_auth::token_digest(&token))
+        .await
+        .unwrap();
+    let expected = LfsToken {
+        actor: "key-2".to_owned(),
+        project_id: 26,
+    };
+    assert_eq!(stored, Some(expected));
+    assert_eq!(
+        app.repo.shell().lfs_token(&token).await.unwrap(),
+        None,
+        "stored as a digest only"
+    );
 
-    async fn lfs_errors_in_gitlab_order(app: TestApp) {
-        // No project or no LFS: 404 before the actor is even looked at.
-        for (project, who) in [("group/subgroup/public-proj", "2"), ("group/nope", "2"), ("group/nope", "999")] {
-            app.shell_post(LFS, &json!({"project": project, "key_id": who})).await.assert(404, r#"{"message":"404 Not Found"}"#);
-        }
-        app.shell_post(LFS, &json!({"project": "group/private", "key_id": "999"})).await.assert(404, r#"{"message":"404 Not found"}"#);
-        app.shell_post(LFS, &json!({"project": "group/private"})).await.assert(404, r#"{"message":"404 Not found"}"#);
-    }
+    let deploy = app
+        .shell_post(
+            LFS,
+            &json!({"operation": "upload", "project": "group/private", "key_id": "3"}),
+        )
+        .await
+        .json();
+    assert_eq!(deploy["username"], "lfs+deploy-key-3");
+    let by_user = app
+        .shell_post(LFS, &json!({"project": "group/private", "user_id": "2"}))
+        .await
+        .json();
+    assert_eq!(by_user["username"], "Alice");
+    // A wiki's LFS objects live under the wiki's own clone URL.
+    let wiki = app
+        .shell_post(
+            LFS,
+            &json!({"project": "/group/private.wiki.git", "key_id": "2"}),
+        )
+        .await
+        .json();
+    assert_eq!(
+        wiki["repository_http_path"],
+        "https://gitlab.example.com:8443/group/private.wiki.git"
+    );
+}
 
-    async fn lfs_within_budget(app: TestApp) {
-        app.take_round_trips();
-        let response = app.shell_post(LFS, &json!({"project": "group/private", "key_id": "2"})).await;
-        assert_eq!(response.status.as_u16(), 200);
-        assert_eq!(app.take_round_trips(), 2);
+async fn lfs_errors_in_gitlab_order(app: TestApp) {
+    // No project or no LFS: 404 before the actor is even looked at.
+    for (project, who) in [
+        ("group/subgroup/public-proj", "2"),
+        ("group/nope", "2"),
+        ("group/nope", "999"),
+    ] {
+        app.shell_post(LFS, &json!({"project": project, "key_id": who}))
+            .await
+            .assert_snapshot(404, "not_found");
     }
+    app.shell_post(LFS, &json!({"project": "group/private", "key_id": "999"}))
+        .await
+        .assert_snapshot(404, "not_found_lowercase");
+    app.shell_post(LFS, &json!({"project": "group/private"}))
+        .await
+        .assert_snapshot(404, "not_found_lowercase");
+}
 
-    async fn git_audit_events_as_shellhorse_answers(app: TestApp) {
-        const AUDIT: &str = "/api/v4/internal/shellhorse/git_audit_event";
-        // GitLab Shell's request after a clone; nothing asks for an audit (`need_audit` false).
-        let event = json!({"action": "git-upload-pack", "protocol": "ssh", "gl_repository": "project-26", "username": "Alice",
-                           "key_id": 2, "changes": "_any", "check_ip": "203.0.113.7", "packfile_stats": {"wants": 3}});
-        app.shell_post(AUDIT, &event).await.assert(200, r#"{"status":false,"message":"No git audit event needed"}"#);
-        // Archives are not audited.
-        let mut archive = event.clone();
-        archive["action"] = json!("git-upload-archive");
-        app.shell_post(AUDIT, &archive).await.assert(400, r#"{"status":false,"message":"No valid action specified"}"#);
-        // The access check of /allowed runs, and its denial is the answer.
-        let mut stranger = event.clone();
-        stranger.as_object_mut().unwrap().remove("key_id");
-        stranger["user_id"] = json!(8);
-        app.shell_post(AUDIT, &stranger).await.assert(
-            404,
-            r#"{"status":false,"message":"The project you were looking for could not be found or you don't have permission to view it."}"#,
-        );
-        app.shell_post(AUDIT, &json!({"action": "x", "packfile_stats": {"wants": "many"}})).await.assert(
-            400,
-            r#"{"error":"protocol is missing, gl_repository is missing, changes is missing, packfile_stats[wants] is invalid"}"#,
-        );
-    }
+async fn lfs_within_budget(app: TestApp) {
+    app.take_round_trips();
+    let response = app
+        .shell_post(LFS, &json!({"project": "group/private", "key_id": "2"}))
+        .await;
+    assert_eq!(response.status.as_u16(), 200);
+    assert_eq!(app.take_round_trips(), 2);
+}
+
+async fn git_audit_events_as_shellhorse_answers(app: TestApp) {
+    const AUDIT: &str = "/api/v4/internal/shellhorse/git_audit_event";
+    // GitLab Shell's request after a clone; nothing asks for an audit (`need_audit` false).
+    let event = json!({"action": "git-upload-pack", "protocol": "ssh", "gl_repository": "project-26", "username": "Alice",
+                       "key_id": 2, "changes": "_any", "check_ip": "203.0.113.7", "packfile_stats": {"wants": 3}});
+    app.shell_post(AUDIT, &event)
+        .await
+        .assert_snapshot(200, "lfs_audit_not_needed");
+    // Archives are not audited.
+    let mut archive = event.clone();
+    archive["action"] = json!("git-upload-archive");
+    app.shell_post(AUDIT, &archive)
+        .await
+        .assert_snapshot(400, "lfs_audit_invalid_action");
+    // The access check of /allowed runs, and its denial is the answer.
+    let mut stranger = event.clone();
+    stranger.as_object_mut().unwrap().remove("key_id");
+    stranger["user_id"] = json!(8);
+    app.shell_post(AUDIT, &stranger)
+        .await
+        .assert_snapshot(404, "allowed_project_not_found");
+    app.shell_post(
+        AUDIT,
+        &json!({"action": "x", "packfile_stats": {"wants": "many"}}),
+    )
+    .await
+    .assert_snapshot(400, "lfs_audit_parameters_invalid");
 }

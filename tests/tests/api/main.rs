@@ -1,5 +1,6 @@
 //! The whole API, black box, through the merged router, on the embedded store and on a
-//! DynamoDB-wire server (moto). Exact bodies are pinned as the bytes GitLab sends.
+//! DynamoDB-wire server (moto). Exact bodies are pinned as the bytes GitLab sends, in
+//! `snapshots/` (see `TestResponse::assert_snapshot`).
 
 mod support;
 

@@ -8,91 +8,201 @@ use crate::support::*;
 const ZERO: &str = "0000000000000000000000000000000000000000";
 const NEW: &str = "2222222222222222222222222222222222222222";
 
-on_both_backends! {
-    async fn counts_pushes_in_and_out(app: TestApp) {
-        app.shell_post("/api/v4/internal/pre_receive", &json!({"gl_repository": "project-26"})).await
-            .assert(200, r#"{"reference_counter_increased":true}"#);
-        assert_eq!(app.repo.shell().reference_counter("project-26").await.unwrap(), 1);
-        let post = json!({"changes": "", "gl_repository": "project-26", "identifier": "user-2", "push_options": null});
-        app.shell_post("/api/v4/internal/post_receive", &post).await
-            .assert(200, r#"{"messages":[],"reference_counter_decreased":true}"#);
-        assert_eq!(app.repo.shell().reference_counter("project-26").await.unwrap(), 0);
-        // One decrement too many leaves the counter at zero, as GitLab's DECR-then-delete does.
-        app.shell_post("/api/v4/internal/post_receive", &post).await
-            .assert(200, r#"{"messages":[],"reference_counter_decreased":true}"#);
-        assert_eq!(app.repo.shell().reference_counter("project-26").await.unwrap(), 0);
-    }
+on_both_backends!(
+    counts_pushes_in_and_out,
+    an_expired_counter_starts_again,
+    concurrent_hooks_leave_the_counter_exact,
+    post_receive_links_merge_requests_for_pushed_branches,
+    hooks_need_the_shell_jwt_and_stay_in_budget
+);
 
-    async fn an_expired_counter_starts_again(app: TestApp) {
-        use gl_store::{Condition, Item, WriteOp, keys};
-        // A push that never reported back, 600 s ago: DynamoDB may still hold the item.
-        let stale = Item::new(keys::reference_counter("project-28"), &json!({"count": 5}))
-            .with("ttl", chrono::Utc::now().timestamp() - 10);
-        app.repo.store().write(vec![WriteOp::Put { item: stale, condition: Condition::None }]).await.unwrap();
-        assert_eq!(app.repo.shell().reference_counter("project-28").await.unwrap(), 0);
-        app.shell_post("/api/v4/internal/pre_receive", &json!({"gl_repository": "project-28"})).await
-            .assert(200, r#"{"reference_counter_increased":true}"#);
-        assert_eq!(app.repo.shell().reference_counter("project-28").await.unwrap(), 1);
-        app.shell_post("/api/v4/internal/pre_receive", &json!({"gl_repository": "project-28"})).await;
-        assert_eq!(app.repo.shell().reference_counter("project-28").await.unwrap(), 2);
-    }
+async fn counts_pushes_in_and_out(app: TestApp) {
+    app.shell_post(
+        "/api/v4/internal/pre_receive",
+        &json!({"gl_repository": "project-26"}),
+    )
+    .await
+    .assert_snapshot(200, "pre_receive_increased");
+    assert_eq!(
+        app.repo
+            .shell()
+            .reference_counter("project-26")
+            .await
+            .unwrap(),
+        1
+    );
+    let post = json!({"changes": "", "gl_repository": "project-26", "identifier": "user-2", "push_options": null});
+    app.shell_post("/api/v4/internal/post_receive", &post)
+        .await
+        .assert_snapshot(200, "post_receive_decreased");
+    assert_eq!(
+        app.repo
+            .shell()
+            .reference_counter("project-26")
+            .await
+            .unwrap(),
+        0
+    );
+    // One decrement too many leaves the counter at zero, as GitLab's DECR-then-delete does.
+    app.shell_post("/api/v4/internal/post_receive", &post)
+        .await
+        .assert_snapshot(200, "post_receive_decreased");
+    assert_eq!(
+        app.repo
+            .shell()
+            .reference_counter("project-26")
+            .await
+            .unwrap(),
+        0
+    );
+}
 
-    async fn concurrent_hooks_leave_the_counter_exact(app: TestApp) {
-        let app = std::sync::Arc::new(app);
-        let pre = json!({"gl_repository": "project-27"});
-        let ups: Vec<_> = (0..40).map(|_| {
+async fn an_expired_counter_starts_again(app: TestApp) {
+    use gl_store::{Condition, Item, WriteOp, keys};
+    // A push that never reported back, 600 s ago: DynamoDB may still hold the item.
+    let stale = Item::new(keys::reference_counter("project-28"), &json!({"count": 5}))
+        .with("ttl", chrono::Utc::now().timestamp() - 10);
+    app.repo
+        .store()
+        .write(vec![WriteOp::Put {
+            item: stale,
+            condition: Condition::None,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(
+        app.repo
+            .shell()
+            .reference_counter("project-28")
+            .await
+            .unwrap(),
+        0
+    );
+    app.shell_post(
+        "/api/v4/internal/pre_receive",
+        &json!({"gl_repository": "project-28"}),
+    )
+    .await
+    .assert_snapshot(200, "pre_receive_increased");
+    assert_eq!(
+        app.repo
+            .shell()
+            .reference_counter("project-28")
+            .await
+            .unwrap(),
+        1
+    );
+    app.shell_post(
+        "/api/v4/internal/pre_receive",
+        &json!({"gl_repository": "project-28"}),
+    )
+    .await;
+    assert_eq!(
+        app.repo
+            .shell()
+            .reference_counter("project-28")
+            .await
+            .unwrap(),
+        2
+    );
+}
+
+async fn concurrent_hooks_leave_the_counter_exact(app: TestApp) {
+    let app = std::sync::Arc::new(app);
+    let pre = json!({"gl_repository": "project-27"});
+    let ups: Vec<_> = (0..40)
+        .map(|_| {
             let (app, pre) = (app.clone(), pre.clone());
-            tokio::spawn(async move { app.shell_post("/api/v4/internal/pre_receive", &pre).await.status.as_u16() })
-        }).collect();
-        for up in ups {
-            assert_eq!(up.await.unwrap(), 200);
-        }
-        assert_eq!(app.repo.shell().reference_counter("project-27").await.unwrap(), 40);
-        let post = json!({"gl_repository": "project-27", "identifier": "user-2", "changes": "", "push_options": null});
-        let downs: Vec<_> = (0..25).map(|_| {
+            tokio::spawn(async move {
+                app.shell_post("/api/v4/internal/pre_receive", &pre)
+                    .await
+                    .status
+                    .as_u16()
+            })
+        })
+        .collect();
+    for up in ups {
+        assert_eq!(up.await.unwrap(), 200);
+    }
+    assert_eq!(
+        app.repo
+            .shell()
+            .reference_counter("project-27")
+            .await
+            .unwrap(),
+        40
+    );
+    let post = json!({"gl_repository": "project-27", "identifier": "user-2", "changes": "", "push_options": null});
+    let downs: Vec<_> = (0..25)
+        .map(|_| {
             let (app, post) = (app.clone(), post.clone());
-            tokio::spawn(async move { app.shell_post("/api/v4/internal/post_receive", &post).await.status.as_u16() })
-        }).collect();
-        for down in downs {
-            assert_eq!(down.await.unwrap(), 200);
-        }
-        assert_eq!(app.repo.shell().reference_counter("project-27").await.unwrap(), 15);
+            tokio::spawn(async move {
+                app.shell_post("/api/v4/internal/post_receive", &post)
+                    .await
+                    .status
+                    .as_u16()
+            })
+        })
+        .collect();
+    for down in downs {
+        assert_eq!(down.await.unwrap(), 200);
     }
+    assert_eq!(
+        app.repo
+            .shell()
+            .reference_counter("project-27")
+            .await
+            .unwrap(),
+        15
+    );
+}
 
-    async fn post_receive_links_merge_requests_for_pushed_branches(app: TestApp) {
-        // Gitaly's map, keys sorted; push_options null when there are none.
-        let changes = format!(
-            "{ZERO} {NEW} refs/heads/feature/a+b&é\n{ZERO} {NEW} refs/heads/main\n{NEW} {ZERO} refs/heads/gone\n{ZERO} {NEW} refs/tags/v9\n"
-        );
-        let raw = json!({"changes": changes, "gl_repository": "project-26", "identifier": "user-2", "push_options": ["ci.skip"]});
-        app.shell_post("/api/v4/internal/post_receive", &raw).await.assert(
-            200,
-            concat!(
-                r#"{"messages":[{"message":"To create a merge request for feature/a+b&é, visit:\n  "#,
-                r#"https://gitlab.example.com:8443/group/private/-/merge_requests/new?merge_request%5Bsource_branch%5D=feature%2Fa%2Bb%26%C3%A9","type":"basic"}],"#,
-                r#""reference_counter_decreased":true}"#
-            ),
-        );
-        // Unparsable lines are skipped after the fact; unknown repositories still count down.
-        let noisy = json!({"changes": format!("garbage\n{ZERO} {NEW} refs/heads/x\n"), "gl_repository": "project-26"});
-        let json = app.shell_post("/api/v4/internal/post_receive", &noisy).await.json();
-        assert_eq!(json["messages"].as_array().unwrap().len(), 1, "{json}");
-        for gl_repository in ["project-999", "wiki-26", ""] {
-            let body = json!({"changes": changes, "gl_repository": gl_repository, "identifier": "key-3", "push_options": null});
-            app.shell_post("/api/v4/internal/post_receive", &body).await
-                .assert(200, r#"{"messages":[],"reference_counter_decreased":true}"#);
-        }
+async fn post_receive_links_merge_requests_for_pushed_branches(app: TestApp) {
+    // Gitaly's map, keys sorted; push_options null when there are none.
+    let changes = format!(
+        "{ZERO} {NEW} refs/heads/feature/a+b&é\n{ZERO} {NEW} refs/heads/main\n{NEW} {ZERO} refs/heads/gone\n{ZERO} {NEW} refs/tags/v9\n"
+    );
+    let raw = json!({"changes": changes, "gl_repository": "project-26", "identifier": "user-2", "push_options": ["ci.skip"]});
+    app.shell_post("/api/v4/internal/post_receive", &raw)
+        .await
+        .assert_snapshot(200, "post_receive_merge_request_links");
+    // Unparsable lines are skipped after the fact; unknown repositories still count down.
+    let noisy = json!({"changes": format!("garbage\n{ZERO} {NEW} refs/heads/x\n"), "gl_repository": "project-26"});
+    let json = app
+        .shell_post("/api/v4/internal/post_receive", &noisy)
+        .await
+        .json();
+    assert_eq!(json["messages"].as_array().unwrap().len(), 1, "{json}");
+    for gl_repository in ["project-999", "wiki-26", ""] {
+        let body = json!({"changes": changes, "gl_repository": gl_repository, "identifier": "key-3", "push_options": null});
+        app.shell_post("/api/v4/internal/post_receive", &body)
+            .await
+            .assert_snapshot(200, "post_receive_decreased");
     }
+}
 
-    async fn hooks_need_the_shell_jwt_and_stay_in_budget(app: TestApp) {
-        use axum::http::Method;
-        for path in ["/api/v4/internal/pre_receive", "/api/v4/internal/post_receive", "/api/v4/internal/allowed"] {
-            app.send(shell_request(Method::POST, path, "bad")).await.assert(401, r#"{"message":"401 Unauthorized"}"#);
-        }
-        app.take_round_trips();
-        app.shell_post("/api/v4/internal/pre_receive", &json!({"gl_repository": "project-26"})).await;
-        assert_eq!(app.take_round_trips(), 1);
-        app.shell_post("/api/v4/internal/post_receive", &json!({"gl_repository": "project-26", "changes": format!("{ZERO} {NEW} refs/heads/x\n")})).await;
-        assert_eq!(app.take_round_trips(), 1, "decrement and reads overlap");
+async fn hooks_need_the_shell_jwt_and_stay_in_budget(app: TestApp) {
+    use axum::http::Method;
+    for path in [
+        "/api/v4/internal/pre_receive",
+        "/api/v4/internal/post_receive",
+        "/api/v4/internal/allowed",
+    ] {
+        app.send(shell_request(Method::POST, path, "bad"))
+            .await
+            .assert_snapshot(401, "unauthorized");
     }
+    app.take_round_trips();
+    app.shell_post(
+        "/api/v4/internal/pre_receive",
+        &json!({"gl_repository": "project-26"}),
+    )
+    .await;
+    assert_eq!(app.take_round_trips(), 1);
+    app.shell_post(
+        "/api/v4/internal/post_receive",
+        &json!({"gl_repository": "project-26", "changes": format!("{ZERO} {NEW} refs/heads/x\n")}),
+    )
+    .await;
+    assert_eq!(app.take_round_trips(), 1, "decrement and reads overlap");
 }

@@ -4,14 +4,21 @@ use std::path::Path;
 
 use crate::support::*;
 
-async fn empty(backend: Backend) -> Option<TestApp> {
-    TestApp::empty(backend).await
+on_both_backends!(unseeded:
+    imports_twice_without_change,
+    bad_field_imports_nothing,
+    conflicting_records_are_reported,
+);
+
+/// The error importing `seed` as the file `name` fails with.
+async fn import_error(app: &TestApp, seed: &str, name: &str) -> String {
+    local_api::import_seed_bytes(&app.repo, seed.as_bytes(), Path::new(name))
+        .await
+        .unwrap_err()
+        .to_string()
 }
 
-async fn imports_twice_without_change(backend: Backend) {
-    let Some(app) = empty(backend).await else {
-        return;
-    };
+async fn imports_twice_without_change(app: TestApp) {
     let first = local_api::import_seed_bytes(&app.repo, WORLD.as_bytes(), Path::new("w.json"))
         .await
         .unwrap();
@@ -31,20 +38,10 @@ async fn imports_twice_without_change(backend: Backend) {
     );
 }
 
-async fn bad_field_imports_nothing(backend: Backend) {
-    let Some(app) = empty(backend).await else {
-        return;
-    };
+async fn bad_field_imports_nothing(app: TestApp) {
     let mut world: serde_json::Value = serde_json::from_str(WORLD).unwrap();
     world["projects"][0]["visibility"] = "secret".into();
-    let error = local_api::import_seed_bytes(
-        &app.repo,
-        world.to_string().as_bytes(),
-        Path::new("bad.json"),
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+    let error = import_error(&app, &world.to_string(), "bad.json").await;
     assert!(
         error.starts_with("seed file bad.json: projects[0]: visibility: unknown variant `secret`"),
         "{error}"
@@ -54,14 +51,7 @@ async fn bad_field_imports_nothing(backend: Backend) {
 
     let mut world: serde_json::Value = serde_json::from_str(WORLD).unwrap();
     world["keys"][1]["key"] = "ssh-rsa AAAAnotakey".into();
-    let error = local_api::import_seed_bytes(
-        &app.repo,
-        world.to_string().as_bytes(),
-        Path::new("bad.json"),
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+    let error = import_error(&app, &world.to_string(), "bad.json").await;
     assert!(
         error
             .starts_with("seed file bad.json: keys[1] (id 2): key: not a valid OpenSSH public key"),
@@ -70,53 +60,17 @@ async fn bad_field_imports_nothing(backend: Backend) {
     assert!(app.repo.identity().user_by_id(1).await.unwrap().is_none());
 }
 
-async fn conflicting_records_are_reported(backend: Backend) {
-    let Some(app) = empty(backend).await else {
-        return;
-    };
+async fn conflicting_records_are_reported(app: TestApp) {
     local_api::import_seed_bytes(&app.repo, WORLD.as_bytes(), Path::new("w.json"))
         .await
         .unwrap();
     // Another user id wanting an existing username.
     let other =
         r#"{"users":[{"id":50,"username":"ROOT","name":"Imposter","email":"x@example.com"}]}"#;
-    let error = local_api::import_seed_bytes(&app.repo, other.as_bytes(), Path::new("other.json"))
-        .await
-        .unwrap_err()
-        .to_string();
+    let error = import_error(&app, other, "other.json").await;
     assert!(error.contains("user 50: conflicts"), "{error}");
     assert!(
         app.repo.identity().user_by_id(50).await.unwrap().is_none(),
         "the conflicting transaction wrote nothing"
     );
-}
-
-#[tokio::test]
-async fn seed_is_idempotent_embedded() {
-    imports_twice_without_change(Backend::Embedded).await;
-}
-
-#[tokio::test]
-async fn seed_is_idempotent_dynamodb() {
-    imports_twice_without_change(Backend::Dynamo).await;
-}
-
-#[tokio::test]
-async fn bad_seed_imports_nothing_embedded() {
-    bad_field_imports_nothing(Backend::Embedded).await;
-}
-
-#[tokio::test]
-async fn bad_seed_imports_nothing_dynamodb() {
-    bad_field_imports_nothing(Backend::Dynamo).await;
-}
-
-#[tokio::test]
-async fn seed_conflicts_embedded() {
-    conflicting_records_are_reported(Backend::Embedded).await;
-}
-
-#[tokio::test]
-async fn seed_conflicts_dynamodb() {
-    conflicting_records_are_reported(Backend::Dynamo).await;
 }

@@ -17,6 +17,9 @@ use gl_store::{CountingStore, Repository, Store};
 
 pub const SECRET: &[u8] = b"default-secret-content";
 pub const ERROR_TRACKING_TOKEN: &str = "opstrace-token";
+pub const ERROR_TRACKING_PATH: &str = "/api/v4/internal/error_tracking/allowed";
+/// The seeded agent's token (agent 7).
+pub const AGENT_TOKEN: &str = "agent-token-plaintext";
 /// The decoded KAS secret (32 bytes).
 pub const KAS_KEY: &[u8; 32] = b"0123456789abcdef0123456789abcdef";
 pub const WORLD: &str = include_str!("../../fixtures/world.json");
@@ -140,25 +143,7 @@ impl TestApp {
     }
 
     pub async fn send(&self, request: Request<Body>) -> TestResponse {
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("routers are infallible");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body reads")
-            .to_bytes();
-        TestResponse {
-            status,
-            headers,
-            text: String::from_utf8(bytes.to_vec()).expect("UTF-8 body"),
-        }
+        send_to(&self.router, request).await
     }
 
     /// A request as GitLab Shell sends it: a fresh JWT, `Content-Type: application/json` even
@@ -189,6 +174,36 @@ impl TestApp {
             .body(Body::from(body))
             .expect("request builds");
         self.send(request).await
+    }
+
+    /// KAS's call of an endpoint without an agent: a fresh KAS JWT and a JSON body.
+    pub async fn kas_post(&self, path: &str, body: &Value) -> TestResponse {
+        self.send(kas_request(
+            Method::POST,
+            path,
+            &kas_jwt(),
+            None,
+            Some(body),
+        ))
+        .await
+    }
+
+    /// KAS's call on behalf of the seeded agent: a fresh KAS JWT, the agent's token, and a
+    /// JSON body when given.
+    pub async fn agent_send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> TestResponse {
+        self.send(kas_request(
+            method,
+            path,
+            &kas_jwt(),
+            Some(AGENT_TOKEN),
+            body,
+        ))
+        .await
     }
 
     /// Round trips made since the last reset, then reset.
@@ -230,6 +245,89 @@ pub fn shell_request(method: Method, path_and_query: &str, token: &str) -> Reque
         .expect("request builds")
 }
 
+/// A GET as GitLab Shell may send it with its parameters in a body: the JWT and a JSON
+/// media type, nothing else.
+pub fn shell_get_with_body(path: &str, body: impl Into<Body>) -> Request<Body> {
+    Request::get(path)
+        .header("Gitlab-Shell-Api-Request", jwt_now())
+        .header("Content-Type", "application/json")
+        .body(body.into())
+        .expect("request builds")
+}
+
+pub fn kas_jwt() -> String {
+    gl_auth::mint_kas_jwt(KAS_KEY, chrono::Utc::now().timestamp())
+}
+
+/// A request as KAS sends it: JWT, agent token when given, JSON body when given (no
+/// Content-Type on GET).
+pub fn kas_request(
+    method: Method,
+    path: &str,
+    jwt: &str,
+    agent: Option<&str>,
+    body: Option<&Value>,
+) -> Request<Body> {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("User-Agent", "gitlab-kas/v17.6.0/abc123")
+        .header("Accept", "application/json")
+        .header("Gitlab-Kas-Api-Request", jwt);
+    if let Some(token) = agent {
+        request = request.header("Authorization", format!("Bearer {token}"));
+    }
+    let body = match body {
+        Some(body) => {
+            request = request.header("Content-Type", "application/json");
+            Body::from(body.to_string())
+        }
+        None => Body::empty(),
+    };
+    request.body(body).expect("request builds")
+}
+
+/// `POST /internal/error_tracking/allowed` as the error-tracking service sends it: the token
+/// in its header, a JSON body.
+pub fn error_tracking_request(token: &str, body: &Value) -> Request<Body> {
+    Request::post(ERROR_TRACKING_PATH)
+        .header("Content-Type", "application/json")
+        .header("Gitlab-Error-Tracking-Token", token)
+        .body(Body::from(body.to_string()))
+        .expect("request builds")
+}
+
+/// An admin API call: `PRIVATE-TOKEN` when given, no body.
+pub fn private_token_request(path: &str, token: Option<&str>) -> Request<Body> {
+    let mut request = Request::get(path);
+    if let Some(token) = token {
+        request = request.header("PRIVATE-TOKEN", token);
+    }
+    request.body(Body::empty()).expect("request builds")
+}
+
+/// One request through `router`, its answer read whole.
+pub async fn send_to(router: &Router, request: Request<Body>) -> TestResponse {
+    let response = router
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("routers are infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body reads")
+        .to_bytes();
+    TestResponse {
+        status,
+        headers,
+        text: String::from_utf8(bytes.to_vec()).expect("UTF-8 body"),
+    }
+}
+
 #[derive(Debug)]
 pub struct TestResponse {
     pub status: StatusCode,
@@ -247,37 +345,90 @@ impl TestResponse {
     #[track_caller]
     pub fn assert(&self, status: u16, body: &str) {
         assert_eq!((self.status.as_u16(), self.text.as_str()), (status, body));
+        self.assert_json_media_type();
+    }
+
+    /// Status, JSON media type and exact body bytes, the body pinned in
+    /// `snapshots/{name}.snap`: one file per wire answer, which both backends compare against.
+    /// Under `CI=true` a missing or different snapshot fails. To pin a new or changed body, run
+    /// `INSTA_UPDATE=always cargo test -p api-tests -- --test-threads=1` (one writer per file)
+    /// and read the diff of `snapshots/`.
+    #[track_caller]
+    pub fn assert_snapshot(&self, status: u16, name: &str) {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "status for snapshot {name}: {}",
+            self.text
+        );
+        self.assert_json_media_type();
+        // insta trims trailing whitespace and turns CRLF into LF before comparing; a body
+        // free of both compares byte for byte.
+        assert!(
+            self.text.trim() == self.text && !self.text.contains('\r'),
+            "body not pinnable byte for byte: {:?}",
+            self.text
+        );
+        insta::with_settings!({prepend_module_to_snapshot => false, omit_expression => true}, {
+            insta::assert_snapshot!(name, self.text.as_str());
+        });
+    }
+
+    /// [`Self::assert_snapshot`] inside a loop: a failure names `case` too.
+    #[track_caller]
+    pub fn assert_snapshot_for(&self, status: u16, name: &str, case: impl std::fmt::Display) {
+        let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.assert_snapshot(status, name)
+        }));
+        if let Err(panic) = checked {
+            eprintln!("the failing case: {case}");
+            std::panic::resume_unwind(panic);
+        }
+    }
+
+    #[track_caller]
+    fn assert_json_media_type(&self) {
         let content_type = self
             .headers
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
-        assert_eq!(content_type, "application/json", "content type of {body}");
+        assert_eq!(
+            content_type, "application/json",
+            "content type of {}",
+            self.text
+        );
     }
 }
 
-/// Runs the same test body on the embedded store and on DynamoDB (moto).
+/// Runs each named `async fn(app: TestApp)` on the embedded store and on DynamoDB (moto), as
+/// the tests `<name>::embedded` and `<name>::dynamodb`: on the seeded test world, or with
+/// `unseeded:` on an empty store.
 macro_rules! on_both_backends {
-    ($(async fn $name:ident($app:ident: TestApp) $body:block)*) => {$(
+    (unseeded: $($name:ident),+ $(,)?) => {
+        $crate::support::on_both_backends!(@tests empty; $($name),+);
+    };
+    (@tests $start:ident; $($name:ident),+) => {$(
         mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-
-            async fn run($app: $crate::support::TestApp) $body
-
             #[tokio::test]
             async fn embedded() {
-                run($crate::support::TestApp::seeded($crate::support::Backend::Embedded).await.expect("embedded store")).await;
+                let backend = $crate::support::Backend::Embedded;
+                let app = $crate::support::TestApp::$start(backend).await;
+                super::$name(app.expect("embedded store")).await;
             }
 
             #[tokio::test]
             async fn dynamodb() {
-                if let Some(app) = $crate::support::TestApp::seeded($crate::support::Backend::Dynamo).await {
-                    run(app).await;
+                let backend = $crate::support::Backend::Dynamo;
+                if let Some(app) = $crate::support::TestApp::$start(backend).await {
+                    super::$name(app).await;
                 }
             }
         }
-    )*};
+    )+};
+    ($($name:ident),+ $(,)?) => {
+        $crate::support::on_both_backends!(@tests seeded; $($name),+);
+    };
 }
 pub(crate) use on_both_backends;
 

@@ -34,7 +34,7 @@ async fn reads_answer_503_promptly() {
     ] {
         app.shell_get(&path)
             .await
-            .assert(503, r#"{"message":"503 Service Unavailable"}"#);
+            .assert_snapshot(503, "store_unavailable");
     }
     assert!(
         started.elapsed() < Duration::from_secs(30),
