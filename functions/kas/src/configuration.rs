@@ -6,14 +6,14 @@ use axum::http::StatusCode;
 use serde_json::Value;
 
 use gl_http::grape::{Hash, Integer};
-use gl_http::{ApiError, AppState, Declared, KasRequest, Params};
+use gl_http::{ApiError, AppState, Declared, KasJwtVerified, Params};
 use gl_store::repo::UserAccessRequest;
 
 /// `agent_id` (integer) and `agent_config` (JSON object) are required; an unknown agent is the
 /// record-not-found 404. The configuration is kept, and its `user_access` grants refreshed for
 /// `authorize_proxy_user`.
 pub async fn agent_configuration(
-    _: KasRequest,
+    _: KasJwtVerified,
     State(state): State<AppState>,
     params: Params,
 ) -> Result<StatusCode, ApiError> {

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use gl_http::{AgentToken, ApiError, AppState, Params};
+use gl_http::{AgentTokenPresented, ApiError, AppState, Params};
 use gl_model::{GitalyRepository, Project, RepoType, Settings, Visibility};
 use gl_store::repo::ProjectQuery;
 
@@ -60,7 +60,7 @@ fn default_branch(project: &Project) -> String {
 
 /// `GET /internal/kubernetes/agent_info` (and `/internal/agents/agentk/agent_info`).
 pub async fn agent_info(
-    token: AgentToken,
+    token: AgentTokenPresented,
     State(state): State<AppState>,
 ) -> Result<Json<AgentInfo>, ApiError> {
     let (agent, project, settings) = state
@@ -105,7 +105,7 @@ fn agent_may_access(agent_project_id: i64, project: &Project) -> bool {
 }
 
 async fn accessible_project(
-    token: &AgentToken,
+    token: &AgentTokenPresented,
     state: &AppState,
     params: &Params,
 ) -> Result<(Project, Settings), ApiError> {
@@ -124,7 +124,7 @@ async fn accessible_project(
 
 /// `GET /internal/kubernetes/project_info?id=`: 404 for projects the agent may not use.
 pub async fn project_info(
-    token: AgentToken,
+    token: AgentTokenPresented,
     State(state): State<AppState>,
     params: Params,
 ) -> Result<Json<ProjectInfo>, ApiError> {
@@ -140,7 +140,7 @@ pub async fn project_info(
 
 /// `GET /internal/kubernetes/verify_project_access?id=`: 204 when allowed, 404 when not.
 pub async fn verify_project_access(
-    token: AgentToken,
+    token: AgentTokenPresented,
     State(state): State<AppState>,
     params: Params,
 ) -> Result<Response, ApiError> {

@@ -5,7 +5,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use gl_http::grape::{Array, Hash, Integer};
-use gl_http::{ApiError, AppState, Declared, KasRequest, Params};
+use gl_http::{ApiError, AppState, Declared, KasJwtVerified, Params};
 use gl_store::repo::kas::UsageReport;
 
 /// The counters GitLab knows; others are ignored so that a newer KAS keeps working.
@@ -42,7 +42,7 @@ fn today() -> String {
 /// member as Grape does); a negative count is refused with the counter's message. Zero counts
 /// and empty lists record nothing. Success is 204.
 pub async fn usage_metrics(
-    _: KasRequest,
+    _: KasJwtVerified,
     State(state): State<AppState>,
     params: Params,
 ) -> Result<StatusCode, ApiError> {
@@ -83,7 +83,7 @@ pub async fn usage_metrics(
 /// integers. Each event name counts its occurrences; user events also keep their users as a
 /// unique set. 204.
 pub async fn agent_events(
-    _: KasRequest,
+    _: KasJwtVerified,
     State(state): State<AppState>,
     params: Params,
 ) -> Result<StatusCode, ApiError> {

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 
-use gl_http::{AgentRequest, ApiError, AppState};
+use gl_http::{AgentAuthenticated, ApiError, AppState};
 use gl_model::ScanExecutionPolicy;
 
 #[derive(Debug, Serialize)]
@@ -31,7 +31,7 @@ fn targeting<'a>(
 /// `GET .../policies_configuration`: one entry per enabled policy with a schedule that targets
 /// this agent; an empty list when none.
 pub async fn policies_configuration(
-    agent: AgentRequest,
+    agent: AgentAuthenticated,
     State(state): State<AppState>,
 ) -> Result<Json<PoliciesConfiguration>, ApiError> {
     let policies = state
@@ -101,7 +101,7 @@ fn policy_yaml(policy: &ScanExecutionPolicy) -> String {
 /// `GET .../scan_execution_policies`: the documented (older) form, every policy that targets
 /// this agent with its YAML.
 pub async fn scan_execution_policies(
-    agent: AgentRequest,
+    agent: AgentAuthenticated,
     State(state): State<AppState>,
 ) -> Result<Json<Policies>, ApiError> {
     let policies = state

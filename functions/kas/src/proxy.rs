@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use gl_http::admin::validate_token;
 use gl_http::grape::{Integer, JsonString, Text, Type as _};
-use gl_http::{ApiError, AppState, Declared, KasRequest, Params};
+use gl_http::{ApiError, AppState, Declared, KasJwtVerified, Params};
 use gl_model::{AccessLevel, UserState};
 use gl_store::repo::kas::GrantRoles;
 
@@ -81,7 +81,7 @@ fn forbidden(message: &str) -> ApiError {
 /// is refused as GitLab refuses one it cannot decrypt. A user who is not active gets 401,
 /// where GitLab does not look at the state here.
 pub async fn authorize_proxy_user(
-    _: KasRequest,
+    _: KasJwtVerified,
     State(state): State<AppState>,
     params: Params,
 ) -> Result<(StatusCode, Json<Authorized>), ApiError> {

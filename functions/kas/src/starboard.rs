@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use sha1::{Digest, Sha1};
 
 use gl_http::grape::{Any, Array, Hash, JsonString, Present, Reason, Text, Type};
-use gl_http::{AgentRequest, ApiError, AppState, Declared, Params};
+use gl_http::{AgentAuthenticated, ApiError, AppState, Declared, Params};
 use gl_model::{StarboardFinding, StarboardScan};
 
 /// `Gitlab::UUID`'s production namespace for vulnerability finding UUIDs.
@@ -196,7 +196,7 @@ pub struct Created {
 /// `PUT /internal/kubernetes/modules/starboard_vulnerability`: creates the finding, or finds
 /// it again (a resolved one is detected again, as newer GitLab reverts it). 200 either way.
 pub async fn create_vulnerability(
-    agent: AgentRequest,
+    agent: AgentAuthenticated,
     State(state): State<AppState>,
     params: Params,
 ) -> Result<Json<Created>, ApiError> {
@@ -226,7 +226,7 @@ pub async fn create_vulnerability(
 /// `uuids` is resolved (recorded as the agent's last scan; see `record_starboard_scan`), in
 /// two round trips. Answers 200 with the status as its body, as Grape renders `status 200`.
 pub async fn scan_result(
-    agent: AgentRequest,
+    agent: AgentAuthenticated,
     State(state): State<AppState>,
     params: Params,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {

@@ -8,7 +8,7 @@ use chrono::{Duration, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use gl_http::{ApiError, Params, ShellRequest};
+use gl_http::{ApiError, Params, ShellJwtVerified};
 use gl_model::PersonalAccessToken;
 
 use crate::ShellState;
@@ -62,7 +62,7 @@ struct RecoveryCodes {
 /// `POST /internal/two_factor_recovery_codes`: ten fresh codes (16 lower-case hex characters,
 /// as GitLab's `generate_otp_backup_codes!`), stored as digests, replacing the previous set.
 pub async fn two_factor_recovery_codes(
-    _: ShellRequest,
+    _: ShellJwtVerified,
     State(state): State<ShellState>,
     InternalParams(params): InternalParams,
 ) -> Result<Response, ApiError> {
@@ -156,7 +156,7 @@ struct CreatedToken {
 /// `POST /internal/personal_access_token`: checks in GitLab's order (deploy key first, then
 /// the actor, name, scopes, expiry), then a token shown once and stored as a digest.
 pub async fn personal_access_token(
-    _: ShellRequest,
+    _: ShellJwtVerified,
     State(state): State<ShellState>,
     InternalParams(params): InternalParams,
 ) -> Result<Response, ApiError> {
@@ -241,7 +241,7 @@ pub async fn personal_access_token(
 /// `POST /internal/two_factor_manual_otp_check` and `two_factor_push_otp_check`: GitLab CE's
 /// answer. OTP verification over SSH is an EE feature that needs a licence; without it GitLab
 /// says so, and GitLab Shell prints the message.
-pub async fn otp_check_unavailable(_: ShellRequest, _: InternalParams) -> Response {
+pub async fn otp_check_unavailable(_: ShellJwtVerified, _: InternalParams) -> Response {
     failure("Feature is not available")
 }
 

@@ -12,7 +12,7 @@ use futures_util::future::join_all;
 use serde::Serialize;
 use serde_json::Value;
 
-use gl_http::{ApiError, Params, ShellRequest};
+use gl_http::{ApiError, Params, ShellJwtVerified};
 use gl_model::git_access::{self, Actor, Changes, ForcePush, GitCommand};
 use gl_model::{GitalyRepository, RepoType};
 use gl_store::repo::{GitAccessRecords, ProjectQuery};
@@ -115,7 +115,7 @@ fn quarantine(params: &Params) -> (String, Vec<String>) {
 }
 
 pub async fn allowed(
-    _: ShellRequest,
+    _: ShellJwtVerified,
     State(state): State<ShellState>,
     InternalParams(params): InternalParams,
 ) -> Result<Json<AllowedResponse>, ApiError> {

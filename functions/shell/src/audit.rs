@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 
 use gl_http::error::StatusMessage;
 use gl_http::grape::{Hash, Integer, Text};
-use gl_http::{ApiError, Declared, Params, ShellRequest};
+use gl_http::{ApiError, Declared, Params, ShellJwtVerified};
 
 use crate::ShellState;
 use crate::allowed::access_check_result;
@@ -38,7 +38,7 @@ fn validate(params: &Params) -> Result<String, ApiError> {
 /// audit here (`need_audit` is false: no streaming audit destinations), "No git audit event
 /// needed".
 pub async fn git_audit_event(
-    _: ShellRequest,
+    _: ShellJwtVerified,
     State(state): State<ShellState>,
     InternalParams(params): InternalParams,
 ) -> Result<Json<StatusMessage>, ApiError> {

@@ -6,7 +6,7 @@ use axum::extract::State;
 use serde::Serialize;
 
 use crate::params::InternalParams;
-use gl_http::{ApiError, AppState, ShellRequest};
+use gl_http::{ApiError, AppState, ShellJwtVerified};
 use gl_model::fingerprint::{OpensshKey, sha256_fingerprint};
 use gl_model::{KeyUsage, SshKey};
 
@@ -25,7 +25,7 @@ pub struct SshKeyEntity {
 /// like GitLab does, so padding is optional (gitlab-sshd sends none) and garbage simply finds
 /// nothing. One store round trip: the key and the settings (for the host) in one batch.
 pub async fn authorized_keys(
-    _: ShellRequest,
+    _: ShellJwtVerified,
     State(state): State<AppState>,
     InternalParams(params): InternalParams,
 ) -> Result<Json<SshKeyEntity>, ApiError> {

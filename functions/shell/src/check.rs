@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 
-use gl_http::{AppState, ShellRequest};
+use gl_http::{AppState, ShellJwtVerified};
 
 use crate::params::InternalParams;
 
@@ -20,7 +20,7 @@ pub struct CheckResponse {
 
 /// The `gitaly_client_context_bin` hook runs here too, as on every internal endpoint.
 pub async fn check(
-    _: ShellRequest,
+    _: ShellJwtVerified,
     State(state): State<AppState>,
     _: InternalParams,
 ) -> Json<CheckResponse> {

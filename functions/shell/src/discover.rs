@@ -5,7 +5,7 @@ use axum::extract::State;
 use serde::Serialize;
 
 use crate::params::InternalParams;
-use gl_http::{ApiError, AppState, ShellRequest};
+use gl_http::{ApiError, AppState, ShellJwtVerified};
 use gl_model::User;
 
 use crate::actor::actor_query;
@@ -30,7 +30,7 @@ impl From<User> for UserSafe {
 
 /// Always 200: the user, or the JSON literal `null` when nobody matches.
 pub async fn discover(
-    _: ShellRequest,
+    _: ShellJwtVerified,
     State(state): State<AppState>,
     InternalParams(params): InternalParams,
 ) -> Result<Json<Option<UserSafe>>, ApiError> {

@@ -7,7 +7,7 @@ use axum::extract::State;
 use base64::Engine as _;
 use serde::Serialize;
 
-use gl_http::{ApiError, ShellRequest};
+use gl_http::{ApiError, ShellJwtVerified};
 use gl_store::repo::shell::NewLfsToken;
 
 use crate::ShellState;
@@ -31,7 +31,7 @@ pub struct LfsCredentials {
 /// as `lfs+deploy-key-<id>`, user keys as their owner. The token is random, stored as a digest
 /// with the actor and project, and expires after `expires_in` seconds.
 pub async fn lfs_authenticate(
-    _: ShellRequest,
+    _: ShellJwtVerified,
     State(state): State<ShellState>,
     InternalParams(params): InternalParams,
 ) -> Result<Json<LfsCredentials>, ApiError> {

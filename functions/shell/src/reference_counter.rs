@@ -7,7 +7,7 @@ use axum::extract::State;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 
-use gl_http::{ApiError, ShellRequest};
+use gl_http::{ApiError, ShellJwtVerified};
 use gl_model::git_access::Changes;
 
 use crate::ShellState;
@@ -21,7 +21,7 @@ pub struct PreReceiveResponse {
 /// Counts a push in. `false` (which makes Gitaly reject the push) only when the store failed,
 /// as GitLab answers `false` only when Redis raised. `gl_repository` is not validated.
 pub async fn pre_receive(
-    _: ShellRequest,
+    _: ShellJwtVerified,
     State(state): State<ShellState>,
     InternalParams(params): InternalParams,
 ) -> Json<PreReceiveResponse> {
@@ -76,7 +76,7 @@ fn cgi_escape(text: &str) -> String {
 /// Counts a push out and builds the post-push messages: a "create a merge request" link for
 /// every pushed branch that was not deleted and is not the default branch.
 pub async fn post_receive(
-    _: ShellRequest,
+    _: ShellJwtVerified,
     State(state): State<ShellState>,
     InternalParams(params): InternalParams,
 ) -> Result<Json<PostReceiveResponse>, ApiError> {

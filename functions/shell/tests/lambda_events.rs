@@ -34,7 +34,7 @@ async fn invoke(fixture: &str) -> (u16, String) {
         "REST events carry the stage: {}",
         request.uri()
     );
-    let router = gl_http::finish(shell::router(state().await));
+    let router = gl_http::with_gitlab_fallbacks(shell::router(state().await));
     let response = gl_http::lambda::handle(router, request).await;
     let status = response.status().as_u16();
     assert_eq!(response.headers()["content-type"], "application/json");
@@ -90,6 +90,6 @@ async fn a_missing_jwt_is_401() {
     let fixture = include_str!("fixtures/rest-check.json").replace("{{JWT}}", "");
     let request = lambda_http::request::from_str(&fixture).unwrap();
     let response =
-        gl_http::lambda::handle(gl_http::finish(shell::router(state().await)), request).await;
+        gl_http::lambda::handle(gl_http::with_gitlab_fallbacks(shell::router(state().await)), request).await;
     assert_eq!(response.status().as_u16(), 401);
 }

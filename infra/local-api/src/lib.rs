@@ -17,7 +17,7 @@ pub const DEMO_SEED: &str = include_str!("../demo-seed.json");
 /// Every family router merged, with GitLab's answers for unknown paths and methods: what the
 /// local server serves and what the black-box tests drive.
 pub fn app(state: AppState) -> Router {
-    gl_http::finish(
+    gl_http::with_gitlab_fallbacks(
         Router::new()
             .merge(shell::router(state.clone()))
             .merge(kas::router(state.clone()))

@@ -15,7 +15,7 @@ pub const PRIVATE_TOKEN_HEADER: &str = "PRIVATE-TOKEN";
 /// or revoked one 401 `invalid_token`; one without the `api` scope 403 `insufficient_scope`;
 /// a valid token of a user who is not an active admin 403.
 #[derive(Debug, Clone)]
-pub struct AdminRequest {
+pub struct AdminAuthenticated {
     pub user: User,
 }
 
@@ -37,7 +37,7 @@ pub fn validate_token(
     Ok(())
 }
 
-impl<S> FromRequestParts<S> for AdminRequest
+impl<S> FromRequestParts<S> for AdminAuthenticated
 where
     S: Send + Sync,
     AppState: FromRef<S>,

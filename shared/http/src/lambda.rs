@@ -36,7 +36,7 @@ pub async fn handle(router: Router, request: lambda_http::Request) -> Response {
 pub use lambda_http::Error;
 
 pub async fn run(router: Router) -> Result<(), lambda_http::Error> {
-    let router = crate::finish(router);
+    let router = crate::with_gitlab_fallbacks(router);
     lambda_http::run(lambda_http::service_fn(
         move |request: lambda_http::Request| {
             let router = router.clone();

@@ -16,7 +16,7 @@ pub use error::ApiError;
 pub use grape::Declared;
 pub use params::Params;
 pub use state::{
-    AgentRequest, AgentToken, AppState, InstanceInfo, KasRequest, ShellRequest, verify_shell_jwt,
+    AgentAuthenticated, AgentTokenPresented, AppState, InstanceInfo, KasJwtVerified, ShellJwtVerified, verify_shell_jwt,
 };
 
 use axum::Router;
@@ -27,7 +27,7 @@ pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// Adds what every deployed router needs around the family routes: GitLab's JSON answers for
 /// unknown paths and methods, and request tracing.
-pub fn finish(router: Router) -> Router {
+pub fn with_gitlab_fallbacks(router: Router) -> Router {
     router
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -35,9 +35,9 @@ pub struct AppState {
 /// (`authenticate_by_gitlab_shell_token!`, a `before` hook: it runs ahead of parameter
 /// validation, so an unauthenticated request learns nothing about its parameters).
 #[derive(Debug, Clone, Copy)]
-pub struct ShellRequest;
+pub struct ShellJwtVerified;
 
-impl<S> FromRequestParts<S> for ShellRequest
+impl<S> FromRequestParts<S> for ShellJwtVerified
 where
     S: Send + Sync,
     AppState: FromRef<S>,
@@ -50,7 +50,7 @@ where
     }
 }
 
-/// The `Gitlab-Shell-Api-Request` check of [`ShellRequest`], for handlers that must read the
+/// The `Gitlab-Shell-Api-Request` check of [`ShellJwtVerified`], for handlers that must read the
 /// body before they know which credential applies.
 pub fn verify_shell_jwt(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(verifier) = &state.shell_jwt else {
@@ -67,7 +67,7 @@ pub fn verify_shell_jwt(state: &AppState, headers: &HeaderMap) -> Result<(), Api
 /// Proof that the request carried a valid `Gitlab-Kas-Api-Request` JWT. Any failure is 401
 /// `{"message":"KAS JWT authentication invalid"}`, checked before anything else.
 #[derive(Debug, Clone, Copy)]
-pub struct KasRequest;
+pub struct KasJwtVerified;
 
 fn kas_invalid() -> ApiError {
     ApiError::message(
@@ -76,7 +76,7 @@ fn kas_invalid() -> ApiError {
     )
 }
 
-impl<S> FromRequestParts<S> for KasRequest
+impl<S> FromRequestParts<S> for KasJwtVerified
 where
     S: Send + Sync,
     AppState: FromRef<S>,
@@ -105,18 +105,18 @@ where
 /// `Authorization` header, `Gitlab-Agentk-Api-Request: <token>`; looked up by digest. The KAS
 /// JWT is checked first. Missing, unknown or revoked tokens are 401 `401 Unauthorized`.
 #[derive(Debug, Clone)]
-pub struct AgentRequest {
+pub struct AgentAuthenticated {
     pub agent: gl_model::Agent,
 }
 
 /// The KAS JWT checked and an agent token present, not yet looked up: for endpoints that read
 /// the token's item together with others in one round trip.
 #[derive(Debug, Clone)]
-pub struct AgentToken {
+pub struct AgentTokenPresented {
     pub digest: String,
 }
 
-impl<S> FromRequestParts<S> for AgentToken
+impl<S> FromRequestParts<S> for AgentTokenPresented
 where
     S: Send + Sync,
     AppState: FromRef<S>,
@@ -124,7 +124,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        KasRequest::from_request_parts(parts, state).await?;
+        KasJwtVerified::from_request_parts(parts, state).await?;
         let token = agent_token(parts).ok_or(ApiError::Unauthorized)?;
         Ok(Self {
             digest: gl_auth::token_digest(&token),
@@ -132,7 +132,7 @@ where
     }
 }
 
-impl<S> FromRequestParts<S> for AgentRequest
+impl<S> FromRequestParts<S> for AgentAuthenticated
 where
     S: Send + Sync,
     AppState: FromRef<S>,
@@ -140,7 +140,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let AgentToken { digest } = AgentToken::from_request_parts(parts, state).await?;
+        let AgentTokenPresented { digest } = AgentTokenPresented::from_request_parts(parts, state).await?;
         let state = AppState::from_ref(state);
         let agent = state
             .repo

@@ -5,15 +5,15 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use gl_http::admin::AdminRequest;
+use gl_http::admin::AdminAuthenticated;
 
 use crate::support::*;
 
 /// A stand-in admin endpoint: the billing and storage-limit families use the same extractor.
 fn admin_probe(app: &TestApp) -> Router {
-    gl_http::finish(
+    gl_http::with_gitlab_fallbacks(
         Router::new()
-            .route("/api/v4/admin-probe", get(|admin: AdminRequest| async move { Json(json!({"admin": admin.user.username})) }))
+            .route("/api/v4/admin-probe", get(|admin: AdminAuthenticated| async move { Json(json!({"admin": admin.user.username})) }))
             .with_state(app.state()),
     )
 }

@@ -121,7 +121,7 @@ impl TestApp {
     /// The same store behind a shell router whose Gitaly port answers as `ancestry` does.
     pub fn with_ancestry(mut self, ancestry: Arc<dyn shell::gitaly::Ancestry>) -> Self {
         let store: Arc<dyn Store> = self.counter.clone();
-        self.router = gl_http::finish(shell::router_with(
+        self.router = gl_http::with_gitlab_fallbacks(shell::router_with(
             local_api::state(store, SECRET),
             ancestry,
         ));
