@@ -19,8 +19,11 @@ async fn invoke(token: &str) -> (u16, String) {
         .with_error_tracking_token(Some(TOKEN.as_bytes()));
     let event = include_str!("fixtures/rest-allowed.json").replace("{{TOKEN}}", token);
     let request = lambda_http::request::from_str(&event).expect("a valid REST event");
-    let response =
-        gl_http::lambda::handle(gl_http::with_gitlab_fallbacks(error_tracking::router(state)), request).await;
+    let response = gl_http::lambda::handle(
+        gl_http::with_gitlab_fallbacks(error_tracking::router(state)),
+        request,
+    )
+    .await;
     let status = response.status().as_u16();
     let body = response.into_body().collect().await.unwrap().to_bytes();
     (status, String::from_utf8(body.to_vec()).unwrap())

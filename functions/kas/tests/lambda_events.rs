@@ -22,7 +22,8 @@ async fn invoke(agent_token: &str) -> (u16, serde_json::Value) {
         .replace("{{JWT}}", &jwt)
         .replace("{{AGENT_TOKEN}}", agent_token);
     let request = lambda_http::request::from_str(&event).expect("a valid REST event");
-    let response = gl_http::lambda::handle(gl_http::with_gitlab_fallbacks(kas::router(state)), request).await;
+    let response =
+        gl_http::lambda::handle(gl_http::with_gitlab_fallbacks(kas::router(state)), request).await;
     let status = response.status().as_u16();
     let body = response.into_body().collect().await.unwrap().to_bytes();
     (status, serde_json::from_slice(&body).unwrap())

@@ -19,7 +19,7 @@ use gl_store::repo::{GitAccessRecords, ProjectQuery};
 
 use crate::ShellState;
 use crate::actor::actor_query;
-use crate::params::InternalParams;
+use crate::gitaly_client_context::InternalParams;
 
 /// `git_config_options` GitLab always sends (partial clone and fetch by SHA).
 const GIT_CONFIG_OPTIONS: [&str; 2] = [

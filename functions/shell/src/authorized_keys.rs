@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 
-use crate::params::InternalParams;
+use crate::gitaly_client_context::InternalParams;
 use gl_http::{ApiError, AppState, ShellJwtVerified};
 use gl_model::fingerprint::{OpensshKey, sha256_fingerprint};
 use gl_model::{KeyUsage, SshKey};

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use gl_http::{AppState, ShellJwtVerified};
 
-use crate::params::InternalParams;
+use crate::gitaly_client_context::InternalParams;
 
 #[derive(Debug, Serialize)]
 pub struct CheckResponse {

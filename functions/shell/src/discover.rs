@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 
-use crate::params::InternalParams;
+use crate::gitaly_client_context::InternalParams;
 use gl_http::{ApiError, AppState, ShellJwtVerified};
 use gl_model::User;
 

@@ -12,14 +12,18 @@ use gl_http::AppState;
 mod account;
 pub mod actor;
 mod allowed;
-mod audit;
 mod authorized_keys;
 mod check;
 mod discover;
+mod git_audit_event;
 pub mod gitaly;
-mod lfs;
-mod params;
-mod reference_counter;
+mod gitaly_client_context;
+mod lfs_authenticate;
+mod personal_access_token;
+mod post_receive;
+mod pre_receive;
+mod two_factor_otp_check;
+mod two_factor_recovery_codes;
 
 /// The family's state: the shared one, plus the Gitaly port.
 #[derive(Clone)]
@@ -51,35 +55,35 @@ pub fn router_with(app: AppState, ancestry: Arc<dyn gitaly::Ancestry>) -> Router
         .route("/api/v4/internal/allowed", post(allowed::allowed))
         .route(
             "/api/v4/internal/lfs_authenticate",
-            post(lfs::lfs_authenticate),
+            post(lfs_authenticate::lfs_authenticate),
         )
         .route(
             "/api/v4/internal/shellhorse/git_audit_event",
-            post(audit::git_audit_event),
+            post(git_audit_event::git_audit_event),
         )
         .route(
             "/api/v4/internal/two_factor_recovery_codes",
-            post(account::two_factor_recovery_codes),
+            post(two_factor_recovery_codes::two_factor_recovery_codes),
         )
         .route(
             "/api/v4/internal/personal_access_token",
-            post(account::personal_access_token),
+            post(personal_access_token::personal_access_token),
         )
         .route(
             "/api/v4/internal/two_factor_manual_otp_check",
-            post(account::otp_check_unavailable),
+            post(two_factor_otp_check::otp_check_unavailable),
         )
         .route(
             "/api/v4/internal/two_factor_push_otp_check",
-            post(account::otp_check_unavailable),
+            post(two_factor_otp_check::otp_check_unavailable),
         )
         .route(
             "/api/v4/internal/pre_receive",
-            post(reference_counter::pre_receive),
+            post(pre_receive::pre_receive),
         )
         .route(
             "/api/v4/internal/post_receive",
-            post(reference_counter::post_receive),
+            post(post_receive::post_receive),
         )
         .with_state(ShellState { app, ancestry })
 }

@@ -89,7 +89,10 @@ async fn unknown_paths_answer_json_404() {
 async fn a_missing_jwt_is_401() {
     let fixture = include_str!("fixtures/rest-check.json").replace("{{JWT}}", "");
     let request = lambda_http::request::from_str(&fixture).unwrap();
-    let response =
-        gl_http::lambda::handle(gl_http::with_gitlab_fallbacks(shell::router(state().await)), request).await;
+    let response = gl_http::lambda::handle(
+        gl_http::with_gitlab_fallbacks(shell::router(state().await)),
+        request,
+    )
+    .await;
     assert_eq!(response.status().as_u16(), 401);
 }

@@ -30,6 +30,7 @@
 //!   [`Declared::optional_or`].
 
 use chrono::NaiveDate;
+use gl_model::ruby::parse_date;
 use serde_json::{Map, Value};
 
 use crate::{ApiError, Params};
@@ -200,7 +201,7 @@ impl Type for Boolean {
     }
 }
 
-/// Grape's `Date` (Ruby's `Date.parse` of a string): see [`parse_date`] for the forms read.
+/// Grape's `Date` (Ruby's `Date.parse` of a string): see [`gl_model::ruby::parse_date`] for the forms read.
 /// Anything but a string, and a date that does not exist, is invalid.
 #[derive(Debug, Clone, Copy)]
 pub struct Date;
@@ -673,137 +674,6 @@ impl<'p> Declared<'p> {
             _ => Err(ApiError::InvalidParams(self.errors)),
         }
     }
-}
-
-/// Ruby's `Date.parse`, in the forms clients send:
-///
-/// * three numbers separated by `-`, `/` or `.` (`2021-06-13`, `2021/06/13`): year first,
-///   unless only the last has more than two digits, which makes it day first
-///   (`13/06/2021`, `13-06-2021`), as Ruby reads them; anything after a `T` or a space
-///   (a time) is ignored;
-/// * eight digits, `20210613`;
-/// * a month name or its three-letter abbreviation, any case, with a day and a year around
-///   it: `13 Jun 2021`, `13-Jun-2021`, `Jun 13, 2021`, `June 13 2021`; a leading weekday
-///   (`Sun, 13 Jun 2021`) is skipped.
-///
-/// Two-digit years are completed as Ruby does: 69–99 in the 1900s, 00–68 in the 2000s. A
-/// date that does not exist (`2021-02-30`) is `None`, as Ruby raises `invalid date`.
-pub fn parse_date(text: &str) -> Option<NaiveDate> {
-    let text = text.trim();
-    if text.len() == 8 && text.bytes().all(|b| b.is_ascii_digit()) {
-        let (y, rest) = text.split_at(4);
-        let (m, d) = rest.split_at(2);
-        return ymd(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
-    }
-    if let Some(date) = numeric_date(text) {
-        return Some(date);
-    }
-    named_month_date(text)
-}
-
-fn ymd(year: i32, month: u32, day: u32) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(year, month, day)
-}
-
-/// Ruby's completion of a year written with at most two digits.
-fn full_year(digits: &str) -> Option<i32> {
-    let year: i32 = digits.parse().ok()?;
-    Some(match digits.len() {
-        0..=2 if year >= 69 => 1900 + year,
-        0..=2 => 2000 + year,
-        _ => year,
-    })
-}
-
-fn numeric_date(text: &str) -> Option<NaiveDate> {
-    let date = text.split(['T', ' ']).next()?;
-    let separator = date.chars().find(|c| matches!(c, '-' | '/' | '.'))?;
-    let parts: Vec<&str> = date.split(separator).collect();
-    let [a, b, c] = parts.as_slice() else {
-        return None;
-    };
-    if [a, b, c]
-        .iter()
-        .any(|part| part.is_empty() || !part.bytes().all(|byte| byte.is_ascii_digit()))
-    {
-        return None;
-    }
-    let (year, day) = if a.len() <= 2 && c.len() > 2 {
-        (c, a)
-    } else {
-        (a, c)
-    };
-    ymd(full_year(year)?, b.parse().ok()?, day.parse().ok()?)
-}
-
-const MONTHS: [&str; 12] = [
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-];
-
-const WEEKDAYS: [&str; 7] = [
-    "sunday",
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-];
-
-/// `name` is `full` or its first three letters (or more), in any case.
-fn abbreviates(name: &str, full: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    name.len() >= 3 && full.starts_with(&name)
-}
-
-fn named_month_date(text: &str) -> Option<NaiveDate> {
-    let mut words: Vec<&str> = text
-        .split(|c: char| c.is_whitespace() || matches!(c, ',' | '-' | '.' | '/'))
-        .filter(|word| !word.is_empty())
-        .collect();
-    if words
-        .first()
-        .is_some_and(|word| WEEKDAYS.iter().any(|day| abbreviates(word, day)))
-    {
-        words.remove(0);
-    }
-    let month_at = words
-        .iter()
-        .position(|word| word.chars().all(|c| c.is_ascii_alphabetic()))?;
-    let month = MONTHS
-        .iter()
-        .position(|full| abbreviates(words[month_at], full))?;
-    let numbers: Vec<&str> = words
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != month_at)
-        .map(|(_, word)| *word)
-        .collect();
-    let [first, second] = numbers.as_slice() else {
-        return None;
-    };
-    if !(first.bytes().all(|b| b.is_ascii_digit()) && second.bytes().all(|b| b.is_ascii_digit())) {
-        return None;
-    }
-    // `13 Jun 2021` (day first) or `Jun 13, 2021` (month first): the day is the number next
-    // to the month that is not a year of more than two digits.
-    let (day, year) = if first.len() > 2 {
-        (second, first)
-    } else {
-        (first, second)
-    };
-    ymd(full_year(year)?, month as u32 + 1, day.parse().ok()?)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::support::*;
 use gl_model::UsageCounts;
 use gl_store::repo::kas::UsageReport;
-use kas::starboard::{FindingState, finding_state};
+use kas::starboard_vulnerability::{FindingState, finding_state};
 use std::collections::BTreeMap;
 
 const BASE: &str = "/api/v4/internal/kubernetes";
@@ -559,63 +559,50 @@ async fn large_scans_and_the_scan_after_them(app: TestApp) {
 }
 
 async fn starboard_bad_input(app: TestApp) {
+    const REPORT: &str = "/modules/starboard_vulnerability";
+    const SCAN: &str = "/modules/starboard_vulnerability/scan_result";
     let mut bad_severity = vulnerability("CVE-1");
     bad_severity["vulnerability"]["severity"] = json!("catastrophic");
-    send(
-        &app,
-        Method::PUT,
-        "/modules/starboard_vulnerability",
-        bad_severity,
-    )
-    .await
-    .assert_snapshot(400, "kas_starboard_bad_severity");
     let mut bad_confidence = vulnerability("CVE-1");
     bad_confidence["vulnerability"]["confidence"] = json!("sure");
-    send(
-        &app,
-        Method::PUT,
-        "/modules/starboard_vulnerability",
-        bad_confidence,
-    )
-    .await
-    .assert_snapshot(400, "kas_starboard_bad_confidence");
     let mut no_location = vulnerability("CVE-1");
     no_location["vulnerability"]
         .as_object_mut()
         .unwrap()
         .remove("location");
-    send(
-        &app,
-        Method::PUT,
-        "/modules/starboard_vulnerability",
-        no_location,
-    )
-    .await
-    .assert_snapshot(400, "kas_starboard_no_location");
-    send(
-        &app,
-        Method::PUT,
-        "/modules/starboard_vulnerability",
-        json!({}),
-    )
-    .await
-    .assert_snapshot(400, "kas_starboard_nothing");
-    send(
-        &app,
-        Method::POST,
-        "/modules/starboard_vulnerability/scan_result",
-        json!({"uuids": "x"}),
-    )
-    .await
-    .assert_snapshot(400, "kas_starboard_uuids_invalid");
-    send(
-        &app,
-        Method::POST,
-        "/modules/starboard_vulnerability/scan_result",
-        json!({}),
-    )
-    .await
-    .assert_snapshot(400, "kas_starboard_uuids_missing");
+    let cases = [
+        (
+            Method::PUT,
+            REPORT,
+            bad_severity,
+            "kas_starboard_bad_severity",
+        ),
+        (
+            Method::PUT,
+            REPORT,
+            bad_confidence,
+            "kas_starboard_bad_confidence",
+        ),
+        (
+            Method::PUT,
+            REPORT,
+            no_location,
+            "kas_starboard_no_location",
+        ),
+        (Method::PUT, REPORT, json!({}), "kas_starboard_nothing"),
+        (
+            Method::POST,
+            SCAN,
+            json!({"uuids": "x"}),
+            "kas_starboard_uuids_invalid",
+        ),
+        (Method::POST, SCAN, json!({}), "kas_starboard_uuids_missing"),
+    ];
+    for (method, path, body, snapshot) in cases {
+        send(&app, method, path, body)
+            .await
+            .assert_snapshot(400, snapshot);
+    }
     assert!(finding_states(&app, 7).await.is_empty());
 }
 

@@ -1,4 +1,4 @@
-//! `POST /internal/lfs_authenticate` and the Git audit event.
+//! `POST /internal/lfs_authenticate`.
 
 use serde_json::json;
 
@@ -10,8 +10,7 @@ const LFS: &str = "/api/v4/internal/lfs_authenticate";
 on_both_backends!(
     credentials_for_users_and_deploy_keys,
     lfs_errors_in_gitlab_order,
-    lfs_within_budget,
-    git_audit_events_as_shellhorse_answers
+    lfs_within_budget
 );
 
 async fn credentials_for_users_and_deploy_keys(app: TestApp) {
@@ -101,33 +100,4 @@ async fn lfs_within_budget(app: TestApp) {
         .await;
     assert_eq!(response.status.as_u16(), 200);
     assert_eq!(app.take_round_trips(), 2);
-}
-
-async fn git_audit_events_as_shellhorse_answers(app: TestApp) {
-    const AUDIT: &str = "/api/v4/internal/shellhorse/git_audit_event";
-    // GitLab Shell's request after a clone; nothing asks for an audit (`need_audit` false).
-    let event = json!({"action": "git-upload-pack", "protocol": "ssh", "gl_repository": "project-26", "username": "Alice",
-                       "key_id": 2, "changes": "_any", "check_ip": "203.0.113.7", "packfile_stats": {"wants": 3}});
-    app.shell_post(AUDIT, &event)
-        .await
-        .assert_snapshot(200, "lfs_audit_not_needed");
-    // Archives are not audited.
-    let mut archive = event.clone();
-    archive["action"] = json!("git-upload-archive");
-    app.shell_post(AUDIT, &archive)
-        .await
-        .assert_snapshot(400, "lfs_audit_invalid_action");
-    // The access check of /allowed runs, and its denial is the answer.
-    let mut stranger = event.clone();
-    stranger.as_object_mut().unwrap().remove("key_id");
-    stranger["user_id"] = json!(8);
-    app.shell_post(AUDIT, &stranger)
-        .await
-        .assert_snapshot(404, "allowed_project_not_found");
-    app.shell_post(
-        AUDIT,
-        &json!({"action": "x", "packfile_stats": {"wants": "many"}}),
-    )
-    .await
-    .assert_snapshot(400, "lfs_audit_parameters_invalid");
 }

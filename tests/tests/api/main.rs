@@ -11,6 +11,7 @@ mod authorized_keys;
 mod check;
 mod discover;
 mod error_tracking;
+mod git_audit_event;
 mod kas;
 mod lfs;
 mod private_token;

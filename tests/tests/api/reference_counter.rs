@@ -107,23 +107,31 @@ async fn an_expired_counter_starts_again(app: TestApp) {
     );
 }
 
+/// `times` GitLab Shell POSTs of `body` to `path`, all in flight at once: their statuses.
+async fn concurrently(
+    app: &std::sync::Arc<TestApp>,
+    times: usize,
+    path: &'static str,
+    body: &serde_json::Value,
+) -> Vec<u16> {
+    let calls: Vec<_> = (0..times)
+        .map(|_| {
+            let (app, body) = (app.clone(), body.clone());
+            tokio::spawn(async move { app.shell_post(path, &body).await.status.as_u16() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for call in calls {
+        statuses.push(call.await.unwrap());
+    }
+    statuses
+}
+
 async fn concurrent_hooks_leave_the_counter_exact(app: TestApp) {
     let app = std::sync::Arc::new(app);
     let pre = json!({"gl_repository": "project-27"});
-    let ups: Vec<_> = (0..40)
-        .map(|_| {
-            let (app, pre) = (app.clone(), pre.clone());
-            tokio::spawn(async move {
-                app.shell_post("/api/v4/internal/pre_receive", &pre)
-                    .await
-                    .status
-                    .as_u16()
-            })
-        })
-        .collect();
-    for up in ups {
-        assert_eq!(up.await.unwrap(), 200);
-    }
+    let ups = concurrently(&app, 40, "/api/v4/internal/pre_receive", &pre).await;
+    assert!(ups.iter().all(|status| *status == 200), "{ups:?}");
     assert_eq!(
         app.repo
             .shell()
@@ -133,20 +141,8 @@ async fn concurrent_hooks_leave_the_counter_exact(app: TestApp) {
         40
     );
     let post = json!({"gl_repository": "project-27", "identifier": "user-2", "changes": "", "push_options": null});
-    let downs: Vec<_> = (0..25)
-        .map(|_| {
-            let (app, post) = (app.clone(), post.clone());
-            tokio::spawn(async move {
-                app.shell_post("/api/v4/internal/post_receive", &post)
-                    .await
-                    .status
-                    .as_u16()
-            })
-        })
-        .collect();
-    for down in downs {
-        assert_eq!(down.await.unwrap(), 200);
-    }
+    let downs = concurrently(&app, 25, "/api/v4/internal/post_receive", &post).await;
+    assert!(downs.iter().all(|status| *status == 200), "{downs:?}");
     assert_eq!(
         app.repo
             .shell()

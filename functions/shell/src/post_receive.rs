@@ -1,6 +1,5 @@
-//! `POST /internal/pre_receive` and `POST /internal/post_receive`: Gitaly's hooks around every
-//! push. They keep GitLab's per-repository reference counter (a push in flight) and, after the
-//! push, answer the messages GitLab Shell prints.
+//! `POST /internal/post_receive`: Gitaly's hook after every push counts the push out and
+//! answers the messages GitLab Shell prints.
 
 use axum::Json;
 use axum::extract::State;
@@ -11,38 +10,7 @@ use gl_http::{ApiError, ShellJwtVerified};
 use gl_model::git_access::Changes;
 
 use crate::ShellState;
-use crate::params::InternalParams;
-
-#[derive(Debug, Serialize)]
-pub struct PreReceiveResponse {
-    reference_counter_increased: bool,
-}
-
-/// Counts a push in. `false` (which makes Gitaly reject the push) only when the store failed,
-/// as GitLab answers `false` only when Redis raised. `gl_repository` is not validated.
-pub async fn pre_receive(
-    _: ShellJwtVerified,
-    State(state): State<ShellState>,
-    InternalParams(params): InternalParams,
-) -> Json<PreReceiveResponse> {
-    let gl_repository = params.text("gl_repository").unwrap_or_default();
-    let increased = match state
-        .app
-        .repo
-        .shell()
-        .increase_reference_counter(&gl_repository)
-        .await
-    {
-        Ok(()) => true,
-        Err(err) => {
-            tracing::error!(error = %err, "reference counter increase failed");
-            false
-        }
-    };
-    Json(PreReceiveResponse {
-        reference_counter_increased: increased,
-    })
-}
+use crate::gitaly_client_context::InternalParams;
 
 /// A message for GitLab Shell: `basic` is printed as is, `alert` in a banner. No other type
 /// exists: Gitaly fails the push on any other.

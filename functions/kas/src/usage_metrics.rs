@@ -1,4 +1,4 @@
-//! `POST /internal/kubernetes/usage_metrics` and `agent_events`: KAS's periodic usage reports.
+//! `POST /internal/kubernetes/usage_metrics`: KAS's periodic usage report.
 //! Totals are kept with atomic adds and unique counters as sets, so concurrent reports never
 //! lose each other's counts.
 
@@ -27,14 +27,7 @@ pub const UNIQUE_COUNTERS: [&str; 7] = [
     "flux_git_push_notified_unique_projects",
 ];
 
-pub const EVENTS: [&str; 4] = [
-    "k8s_api_proxy_requests_unique_users_via_ci_access",
-    "k8s_api_proxy_requests_unique_users_via_user_access",
-    "k8s_api_proxy_requests_unique_users_via_pat_access",
-    "register_agent_at_kas",
-];
-
-fn today() -> String {
+pub(crate) fn today() -> String {
     chrono::Utc::now().date_naive().to_string()
 }
 
@@ -74,48 +67,6 @@ pub async fn usage_metrics(
         .repo
         .kas()
         .record_usage(UsageReport::Metrics, &today(), counters, uniques)
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// `events`: per known event, a list of `{user_id, project_id}` (or, for
-/// `register_agent_at_kas`, `{project_id, agent_version, architecture, ...}`). Ids must be
-/// integers. Each event name counts its occurrences; user events also keep their users as a
-/// unique set. 204.
-pub async fn agent_events(
-    _: KasJwtVerified,
-    State(state): State<AppState>,
-    params: Params,
-) -> Result<StatusCode, ApiError> {
-    let mut declared = Declared::new(&params);
-    let (counters, uniques) = declared
-        .optional_hash("events", Hash, |events| {
-            let mut counters = Vec::new();
-            let mut uniques = Vec::new();
-            for name in EVENTS {
-                let Some(entries) = events.optional_array(name, Array(Hash), |event| {
-                    let user = event.optional("user_id", Integer);
-                    event.optional("project_id", Integer);
-                    user
-                }) else {
-                    continue;
-                };
-                if !entries.is_empty() {
-                    counters.push((name.to_owned(), entries.len() as i64));
-                }
-                let users: Vec<i64> = entries.into_iter().flatten().collect();
-                if !users.is_empty() {
-                    uniques.push((format!("{name}_users"), users));
-                }
-            }
-            (counters, uniques)
-        })
-        .unwrap_or_default();
-    declared.finish(())?;
-    state
-        .repo
-        .kas()
-        .record_usage(UsageReport::Events, &today(), counters, uniques)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -13,7 +13,7 @@ use gl_store::repo::shell::NewLfsToken;
 use crate::ShellState;
 use crate::actor::actor_query;
 use crate::allowed::project_path_query;
-use crate::params::InternalParams;
+use crate::gitaly_client_context::InternalParams;
 
 /// `Gitlab::LfsToken::DEFAULT_EXPIRE_TIME`.
 pub const LFS_TOKEN_EXPIRES_IN: i64 = 7200;

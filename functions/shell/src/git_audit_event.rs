@@ -12,7 +12,7 @@ use gl_http::{ApiError, Declared, Params, ShellJwtVerified};
 
 use crate::ShellState;
 use crate::allowed::access_check_result;
-use crate::params::InternalParams;
+use crate::gitaly_client_context::InternalParams;
 
 /// `COMMANDS_TO_AUDIT`: archives are never audited.
 const COMMANDS_TO_AUDIT: [&str; 2] = ["git-upload-pack", "git-receive-pack"];
