@@ -1,6 +1,8 @@
 //! Request authentication for GitLab's internal API: the GitLab Shell JWT, and the digests and
 //! constant-time comparisons that every token check uses.
 
+pub mod customers_dot;
+
 use std::collections::HashSet;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
