@@ -6,9 +6,36 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use gl_http::Params;
+use axum::extract::{FromRequest, Request};
+use gl_http::{ApiError, Params};
 use gl_model::User;
 use gl_store::repo::identity::ResolvedActor as Actor;
+
+use crate::ShellState;
+use crate::actor::actor_query;
+use crate::gitaly_client_context::InternalParams;
+
+/// The parameters of an account command (past the `gitaly_client_context_bin` hook) and the
+/// actor they name, resolved.
+pub(crate) struct AccountCommand {
+    pub params: Params,
+    pub actor: Actor,
+}
+
+impl FromRequest<ShellState> for AccountCommand {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &ShellState) -> Result<Self, Self::Rejection> {
+        let InternalParams(params) = InternalParams::from_request(request, state).await?;
+        let actor = state
+            .app
+            .repo
+            .identity()
+            .actor(&actor_query(&params))
+            .await?;
+        Ok(Self { params, actor })
+    }
+}
 
 #[derive(Debug, Serialize)]
 pub struct Failure {

@@ -11,9 +11,7 @@ use gl_http::{ApiError, Params, ShellJwtVerified};
 use gl_model::{PersonalAccessToken, ruby};
 
 use crate::ShellState;
-use crate::account::{acting_user, failure, is_deploy_key};
-use crate::actor::actor_query;
-use crate::gitaly_client_context::InternalParams;
+use crate::account::{AccountCommand, acting_user, failure, is_deploy_key};
 
 /// The scopes a token made over SSH may carry: GitLab's API, repository and registry scopes.
 pub const ALLOWED_SCOPES: [&str; 11] = [
@@ -57,10 +55,9 @@ struct CreatedToken {
 pub async fn personal_access_token(
     _: ShellJwtVerified,
     State(state): State<ShellState>,
-    InternalParams(params): InternalParams,
+    AccountCommand { params, actor }: AccountCommand,
 ) -> Result<Response, ApiError> {
     let repo = &state.app.repo;
-    let actor = repo.identity().actor(&actor_query(&params)).await?;
     if is_deploy_key(&actor) {
         return Ok(failure(
             "Deploy keys cannot be used to create personal access tokens",

@@ -8,9 +8,7 @@ use serde::Serialize;
 use gl_http::{ApiError, ShellJwtVerified};
 
 use crate::ShellState;
-use crate::account::{acting_user, failure, is_deploy_key};
-use crate::actor::actor_query;
-use crate::gitaly_client_context::InternalParams;
+use crate::account::{AccountCommand, acting_user, failure, is_deploy_key};
 
 #[derive(Debug, Serialize)]
 struct RecoveryCodes {
@@ -23,10 +21,9 @@ struct RecoveryCodes {
 pub async fn two_factor_recovery_codes(
     _: ShellJwtVerified,
     State(state): State<ShellState>,
-    InternalParams(params): InternalParams,
+    AccountCommand { params, actor }: AccountCommand,
 ) -> Result<Response, ApiError> {
     let repo = &state.app.repo;
-    let actor = repo.identity().actor(&actor_query(&params)).await?;
     let deploy_key = is_deploy_key(&actor);
     let user = match acting_user(&params, actor) {
         Ok(user) => user,

@@ -26,8 +26,10 @@ async fn finding_states(app: &TestApp, agent_id: i64) -> BTreeMap<String, Findin
         .collect()
 }
 
-fn today() -> String {
-    chrono::Utc::now().date_naive().to_string()
+/// Today's recorded KAS totals of one report.
+async fn usage(app: &TestApp, report: UsageReport) -> UsageCounts {
+    let today = chrono::Utc::now().date_naive().to_string();
+    app.repo.kas().usage(report, &today).await.unwrap()
 }
 
 /// KAS on behalf of the seeded agent, below `/internal/kubernetes`.
@@ -282,12 +284,7 @@ async fn usage_metrics_sum_exactly(app: TestApp) {
     for post in posts {
         assert_eq!(post.await.unwrap(), (204, String::new()));
     }
-    let metrics = app
-        .repo
-        .kas()
-        .usage(UsageReport::Metrics, &today())
-        .await
-        .unwrap();
+    let metrics = usage(&app, UsageReport::Metrics).await;
     assert_eq!(metrics.counts["k8s_api_proxy_request"], 60);
     assert!(
         !metrics
@@ -348,12 +345,7 @@ async fn usage_metrics_bad_input(app: TestApp) {
         let response = post(&app, "/usage_metrics", &body).await;
         response.assert_snapshot(status, snapshot);
     }
-    let metrics = app
-        .repo
-        .kas()
-        .usage(UsageReport::Metrics, &today())
-        .await
-        .unwrap();
+    let metrics = usage(&app, UsageReport::Metrics).await;
     assert_eq!(
         metrics,
         UsageCounts::default(),
@@ -369,12 +361,7 @@ async fn agent_events_and_configuration(app: TestApp) {
         (response.status.as_u16(), response.text.as_str()),
         (204, "")
     );
-    let recorded = app
-        .repo
-        .kas()
-        .usage(UsageReport::Events, &today())
-        .await
-        .unwrap();
+    let recorded = usage(&app, UsageReport::Events).await;
     assert_eq!(
         recorded.counts["k8s_api_proxy_requests_unique_users_via_ci_access"],
         2

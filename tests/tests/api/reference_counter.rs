@@ -16,45 +16,38 @@ on_both_backends!(
     hooks_need_the_shell_jwt_and_stay_in_budget
 );
 
-async fn counts_pushes_in_and_out(app: TestApp) {
+/// The push reference counter of `gl_repository`, as stored.
+async fn counter(app: &TestApp, gl_repository: &str) -> i64 {
+    app.repo
+        .shell()
+        .reference_counter(gl_repository)
+        .await
+        .unwrap()
+}
+
+/// Gitaly's pre-receive hook for `gl_repository`, which must count the push in.
+async fn pre_receive(app: &TestApp, gl_repository: &str) {
     app.shell_post(
         "/api/v4/internal/pre_receive",
-        &json!({"gl_repository": "project-26"}),
+        &json!({ "gl_repository": gl_repository }),
     )
     .await
     .assert_snapshot(200, "pre_receive_increased");
-    assert_eq!(
-        app.repo
-            .shell()
-            .reference_counter("project-26")
-            .await
-            .unwrap(),
-        1
-    );
+}
+
+async fn counts_pushes_in_and_out(app: TestApp) {
+    pre_receive(&app, "project-26").await;
+    assert_eq!(counter(&app, "project-26").await, 1);
     let post = json!({"changes": "", "gl_repository": "project-26", "identifier": "user-2", "push_options": null});
     app.shell_post("/api/v4/internal/post_receive", &post)
         .await
         .assert_snapshot(200, "post_receive_decreased");
-    assert_eq!(
-        app.repo
-            .shell()
-            .reference_counter("project-26")
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(counter(&app, "project-26").await, 0);
     // One decrement too many leaves the counter at zero, as GitLab's DECR-then-delete does.
     app.shell_post("/api/v4/internal/post_receive", &post)
         .await
         .assert_snapshot(200, "post_receive_decreased");
-    assert_eq!(
-        app.repo
-            .shell()
-            .reference_counter("project-26")
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(counter(&app, "project-26").await, 0);
 }
 
 async fn an_expired_counter_starts_again(app: TestApp) {
@@ -70,41 +63,15 @@ async fn an_expired_counter_starts_again(app: TestApp) {
         }])
         .await
         .unwrap();
-    assert_eq!(
-        app.repo
-            .shell()
-            .reference_counter("project-28")
-            .await
-            .unwrap(),
-        0
-    );
-    app.shell_post(
-        "/api/v4/internal/pre_receive",
-        &json!({"gl_repository": "project-28"}),
-    )
-    .await
-    .assert_snapshot(200, "pre_receive_increased");
-    assert_eq!(
-        app.repo
-            .shell()
-            .reference_counter("project-28")
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(counter(&app, "project-28").await, 0);
+    pre_receive(&app, "project-28").await;
+    assert_eq!(counter(&app, "project-28").await, 1);
     app.shell_post(
         "/api/v4/internal/pre_receive",
         &json!({"gl_repository": "project-28"}),
     )
     .await;
-    assert_eq!(
-        app.repo
-            .shell()
-            .reference_counter("project-28")
-            .await
-            .unwrap(),
-        2
-    );
+    assert_eq!(counter(&app, "project-28").await, 2);
 }
 
 /// `times` GitLab Shell POSTs of `body` to `path`, all in flight at once: their statuses.
@@ -132,25 +99,11 @@ async fn concurrent_hooks_leave_the_counter_exact(app: TestApp) {
     let pre = json!({"gl_repository": "project-27"});
     let ups = concurrently(&app, 40, "/api/v4/internal/pre_receive", &pre).await;
     assert!(ups.iter().all(|status| *status == 200), "{ups:?}");
-    assert_eq!(
-        app.repo
-            .shell()
-            .reference_counter("project-27")
-            .await
-            .unwrap(),
-        40
-    );
+    assert_eq!(counter(&app, "project-27").await, 40);
     let post = json!({"gl_repository": "project-27", "identifier": "user-2", "changes": "", "push_options": null});
     let downs = concurrently(&app, 25, "/api/v4/internal/post_receive", &post).await;
     assert!(downs.iter().all(|status| *status == 200), "{downs:?}");
-    assert_eq!(
-        app.repo
-            .shell()
-            .reference_counter("project-27")
-            .await
-            .unwrap(),
-        15
-    );
+    assert_eq!(counter(&app, "project-27").await, 15);
 }
 
 async fn post_receive_links_merge_requests_for_pushed_branches(app: TestApp) {
