@@ -60,6 +60,10 @@ struct ServeArgs {
     /// JWT authenticates /error_tracking/allowed.
     #[arg(long)]
     error_tracking_token_file: Option<PathBuf>,
+    /// CustomersDot's portal URL: its JWTs (`X-Customers-Dot-Internal-Token`) are verified
+    /// against `<url>/.well-known/openid-configuration` and its key set.
+    #[arg(long)]
+    customers_dot_url: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -220,9 +224,13 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         )),
         None => None,
     };
-    let state = local_api::state(store, &shell_secret)
+    let mut state = local_api::state(store, &shell_secret)
         .with_kas_secret(Some(&kas_secret))
         .with_error_tracking_token(error_tracking_token.as_deref());
+    if let Some(url) = &args.customers_dot_url {
+        state =
+            state.with_customers_dot(url, Arc::new(gl_auth::customers_dot::HttpFetch::default()));
+    }
     let app = local_api::app(state);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

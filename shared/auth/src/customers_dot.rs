@@ -192,13 +192,17 @@ fn find_key(set: &JwkSet, kid: Option<&str>) -> Result<Option<DecodingKey>, Cust
     .transpose()
 }
 
+type HttpsClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Empty<bytes::Bytes>,
+>;
+
 /// [`FetchJson`] over HTTPS (or HTTP, for a portal URL that says so) with the system's trust
-/// roots, a deadline per fetch, and a bound on what is read.
+/// roots, a deadline per fetch, and a bound on what is read. The client (and the trust roots
+/// it reads) is built on the first fetch, so a cold start pays nothing for it.
+#[derive(Default)]
 pub struct HttpFetch {
-    client: hyper_util::client::legacy::Client<
-        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-        http_body_util::Empty<bytes::Bytes>,
-    >,
+    client: std::sync::OnceLock<Result<HttpsClient, String>>,
 }
 
 /// A fetch that takes longer fails: the request waiting on it is answered 401 well inside
@@ -207,20 +211,18 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
 /// Discovery documents and key sets are a few KiB.
 const FETCH_LIMIT_BYTES: usize = 256 * 1024;
 
-impl HttpFetch {
-    pub fn new() -> Result<Self, String> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(provider)
-            .map_err(|err| format!("TLS trust roots: {err}"))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .build(https);
-        Ok(Self { client })
-    }
+fn https_client() -> Result<HttpsClient, String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(provider)
+        .map_err(|err| format!("TLS trust roots: {err}"))?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(https),
+    )
 }
 
 #[async_trait]
@@ -228,9 +230,13 @@ impl FetchJson for HttpFetch {
     async fn fetch_json(&self, url: &str) -> Result<serde_json::Value, String> {
         use http_body_util::BodyExt as _;
         let uri: http::Uri = url.parse().map_err(|err| format!("{url}: {err}"))?;
+        let client = self
+            .client
+            .get_or_init(https_client)
+            .as_ref()
+            .map_err(Clone::clone)?;
         let fetch = async {
-            let response = self
-                .client
+            let response = client
                 .get(uri)
                 .await
                 .map_err(|err| format!("{url}: {err}"))?;

@@ -222,7 +222,7 @@ async fn http_fetch_reads_the_portal_over_the_network() {
             get(|| async { axum::Json(serde_json::from_str::<Value>(JWKS_A).unwrap()) }),
         );
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let fetch = Arc::new(gl_auth::customers_dot::HttpFetch::new().unwrap());
+    let fetch = Arc::new(gl_auth::customers_dot::HttpFetch::default());
     let verifier = CustomersDotVerifier::new(&base, fetch.clone());
     let mut claims = claims();
     claims["iss"] = json!(base);

@@ -57,6 +57,9 @@ pub struct Config {
     /// The decoded 32-byte KAS secret.
     pub kas_secret: Option<Vec<u8>>,
     pub instance: InstanceInfo,
+    /// `CUSTOMERS_DOT_URL`: the subscription portal whose JWTs the billing family accepts
+    /// (`X-Customers-Dot-Internal-Token`); without it only admin tokens authenticate there.
+    pub customers_dot_url: Option<String>,
     /// JSON log lines (Lambda) or compact text.
     pub json_logs: bool,
 }
@@ -78,6 +81,7 @@ impl std::fmt::Debug for Config {
                 &self.error_tracking_token.as_ref().map(|_| "<redacted>"),
             )
             .field("instance", &self.instance)
+            .field("customers_dot_url", &self.customers_dot_url)
             .finish()
     }
 }
@@ -138,6 +142,7 @@ impl Config {
             error_tracking_token,
             kas_secret,
             instance: InstanceInfo::from_lookup(lookup),
+            customers_dot_url: lookup("CUSTOMERS_DOT_URL"),
             json_logs: lookup("AWS_LAMBDA_FUNCTION_NAME").is_some(),
         })
     }

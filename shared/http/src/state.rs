@@ -29,6 +29,8 @@ pub struct AppState {
     pub error_tracking_token: Option<Arc<Vec<u8>>>,
     /// Absent in functions that serve no KAS endpoint; the KAS extractor then rejects.
     pub kas_jwt: Option<Arc<gl_auth::KasJwtVerifier>>,
+    /// CustomersDot's JWT verifier, where a portal URL is configured.
+    pub customers_dot: Option<Arc<gl_auth::customers_dot::CustomersDotVerifier>>,
 }
 
 /// Proof that the request carried a valid `Gitlab-Shell-Api-Request` JWT
@@ -187,7 +189,21 @@ impl AppState {
             instance: Arc::new(instance),
             error_tracking_token: None,
             kas_jwt: None,
+            customers_dot: None,
         }
+    }
+
+    /// Accepts CustomersDot's JWTs, verified against the portal at `portal_url` through
+    /// `fetch` (HTTPS in production, a stand-in in tests).
+    pub fn with_customers_dot(
+        mut self,
+        portal_url: &str,
+        fetch: Arc<dyn gl_auth::customers_dot::FetchJson>,
+    ) -> Self {
+        self.customers_dot = Some(Arc::new(gl_auth::customers_dot::CustomersDotVerifier::new(
+            portal_url, fetch,
+        )));
+        self
     }
 
     /// `key` is the decoded 32-byte KAS secret.
@@ -205,12 +221,17 @@ impl AppState {
     /// Builds clients only; the first network call happens with the first request.
     pub async fn for_lambda(config: &crate::Config) -> Self {
         let store = gl_store::dynamodb::DynamoStore::connect(&config.dynamodb).await;
-        Self::new(
+        let state = Self::new(
             Arc::new(store),
             config.shell_secret.as_deref(),
             config.instance.clone(),
         )
         .with_error_tracking_token(config.error_tracking_token.as_deref())
-        .with_kas_secret(config.kas_secret.as_deref())
+        .with_kas_secret(config.kas_secret.as_deref());
+        match &config.customers_dot_url {
+            Some(url) => state
+                .with_customers_dot(url, Arc::new(gl_auth::customers_dot::HttpFetch::default())),
+            None => state,
+        }
     }
 }
