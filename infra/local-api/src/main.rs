@@ -106,6 +106,7 @@ async fn import(args: ImportArgs) -> Result<(), String> {
         table: args.table.clone(),
         endpoint: args.dynamodb_endpoint.clone(),
         region: args.region.clone(),
+        timeouts: Default::default(),
     })
     .await;
     if args.create_table {
@@ -167,6 +168,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             table: args.table.clone(),
             endpoint: Some(endpoint.clone()),
             region: None,
+            timeouts: Default::default(),
         })
         .await;
         store

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use gl_store::dynamodb::DynamoConfig;
+use gl_store::dynamodb::{DynamoConfig, Timeouts};
 
 use crate::InstanceInfo;
 
@@ -137,6 +137,7 @@ impl Config {
                 table,
                 endpoint: lookup("DYNAMODB_ENDPOINT"),
                 region: None,
+                timeouts: Timeouts::default(),
             },
             shell_secret,
             error_tracking_token,

@@ -491,7 +491,9 @@ pub struct StarboardFinding {
     pub scanner: serde_json::Value,
     pub updated_at: String,
     /// When the finding was last reported (microseconds since the epoch): against the agent's
-    /// last scan, this says whether it is still detected.
+    /// last scan, this says whether it is still detected. Findings stored before it was kept
+    /// count as reported before any scan.
+    #[serde(default = "before_any_scan")]
     pub reported_at_us: i64,
 }
 
@@ -532,4 +534,8 @@ pub struct GitalyRepository {
     pub git_alternate_object_directories: Vec<String>,
     pub gl_repository: String,
     pub gl_project_path: String,
+}
+
+fn before_any_scan() -> i64 {
+    i64::MIN
 }

@@ -109,7 +109,7 @@ fn full_year(digits: &str) -> Option<i32> {
 }
 
 fn numeric_date(text: &str) -> Option<NaiveDate> {
-    let date = text.split(['T', ' ']).next()?;
+    let date = text.split(['T', 't', ' ']).next()?;
     let separator = date.chars().find(|c| matches!(c, '-' | '/' | '.'))?;
     let parts: Vec<&str> = date.split(separator).collect();
     let [a, b, c] = parts.as_slice() else {

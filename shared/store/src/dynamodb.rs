@@ -36,6 +36,33 @@ pub struct DynamoConfig {
     pub table: String,
     pub endpoint: Option<String>,
     pub region: Option<String>,
+    pub timeouts: Timeouts,
+}
+
+/// How long the SDK waits for DynamoDB: per attempt (then it retries) and per operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub attempt: Duration,
+    pub operation: Duration,
+}
+
+impl Default for Timeouts {
+    /// Well inside a function's timeout; DynamoDB answers in milliseconds.
+    fn default() -> Self {
+        Self {
+            attempt: Duration::from_secs(3),
+            operation: Duration::from_secs(8),
+        }
+    }
+}
+
+impl Timeouts {
+    /// For an emulator on a loaded test machine: moto answers a large query in seconds, and a
+    /// retry after a short attempt timeout only queues the same work again behind it.
+    pub const EMULATOR: Self = Self {
+        attempt: Duration::from_secs(30),
+        operation: Duration::from_secs(60),
+    };
 }
 
 impl DynamoStore {
@@ -89,8 +116,8 @@ impl DynamoStore {
     pub async fn connect(config: &DynamoConfig) -> Self {
         let timeouts = aws_config::timeout::TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(2))
-            .operation_attempt_timeout(Duration::from_secs(3))
-            .operation_timeout(Duration::from_secs(8))
+            .operation_attempt_timeout(config.timeouts.attempt)
+            .operation_timeout(config.timeouts.operation)
             .build();
         let mut loader =
             aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts);

@@ -87,8 +87,36 @@ on_both_backends!(
     form_bodies_and_bad_input,
     wikis_have_their_own_rules,
     round_trips_within_budget,
-    force_pushes_follow_the_rule
+    force_pushes_follow_the_rule,
+    requests_naming_nothing_find_nothing
 );
+
+/// No actor and no repository (or one that names no project): GitLab's not-found answers, in
+/// one round trip (the settings) and never a failure.
+async fn requests_naming_nothing_find_nothing(app: TestApp) {
+    app.shell_post("/api/v4/internal/allowed", &json!({}))
+        .await
+        .assert_snapshot(401, "allowed_command_not_allowed");
+    for body in [
+        json!({"action": "git-upload-pack", "changes": "_any"}),
+        json!({"gl_repository": "snippet-1", "action": "git-upload-pack"}),
+        json!({"gl_repository": "project-x", "key_id": "abc", "action": "git-receive-pack"}),
+    ] {
+        app.shell_post("/api/v4/internal/allowed", &body)
+            .await
+            .assert_snapshot_for(404, "allowed_project_not_found", &body.to_string());
+    }
+    app.take_round_trips();
+    app.shell_post("/api/v4/internal/allowed", &json!({})).await;
+    assert_eq!(app.take_round_trips(), 1);
+    app.shell_post("/api/v4/internal/lfs_authenticate", &json!({}))
+        .await
+        .assert_snapshot(404, "not_found");
+    let audit = json!({"action": "git-upload-pack", "protocol": "ssh", "gl_repository": "snippet-1", "changes": "_any"});
+    app.shell_post("/api/v4/internal/shellhorse/git_audit_event", &audit)
+        .await
+        .assert_snapshot(404, "allowed_project_not_found");
+}
 
 async fn access_matrix(app: TestApp) {
     let private = "group/private";

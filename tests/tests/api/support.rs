@@ -74,6 +74,8 @@ pub async fn fresh_dynamo_table() -> Option<DynamoStore> {
         table,
         endpoint: Some(endpoint),
         region: Some("us-east-1".into()),
+        // moto on a loaded 2-core machine answers a 16,000-UUID scan in seconds.
+        timeouts: gl_store::dynamodb::Timeouts::EMULATOR,
     })
     .await;
     store

@@ -15,6 +15,7 @@ async fn unreachable_app() -> TestApp {
         table: "unreachable".into(),
         endpoint: Some("http://127.0.0.1:9".into()),
         region: Some("us-east-1".into()),
+        timeouts: Default::default(),
     })
     .await;
     TestApp::over(Arc::new(store), None)

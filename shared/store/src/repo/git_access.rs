@@ -118,7 +118,10 @@ impl GitAccess<'_> {
         first_keys.extend(project_keys);
         let first = self.repo.get_many(&first_keys).await?;
         let settings = settings_from(first[0].as_ref())?;
-        let actor_item = actor_key.as_ref().and(first[1].as_ref());
+        let actor_item = match actor_key {
+            Some(_) => first[1].as_ref(),
+            None => None,
+        };
         let project_items = &first[1 + usize::from(actor_key.is_some())..];
         let FoundActor {
             key,

@@ -372,8 +372,8 @@ fn scim_token_writes(token: &ScimToken) -> Vec<WriteOp> {
     ))]
 }
 
-/// This part's records of a seed: principals, namespaces, projects and memberships.
-pub(crate) fn seed_records(world: &SeedWorld) -> Vec<SeedRecord> {
+/// This part's records of a seed, first half: users, namespaces, projects and memberships.
+pub(crate) fn namespace_seed_records(world: &SeedWorld) -> Vec<SeedRecord> {
     let mut records = Vec::new();
     for user in &world.users {
         records.push(SeedRecord::new(
@@ -411,6 +411,12 @@ pub(crate) fn seed_records(world: &SeedWorld) -> Vec<SeedRecord> {
             ))],
         ));
     }
+    records
+}
+
+/// This part's records of a seed, second half: keys, agents and tokens.
+pub(crate) fn credential_seed_records(world: &SeedWorld) -> Vec<SeedRecord> {
+    let mut records = Vec::new();
     for key in &world.keys {
         records.push(SeedRecord::new(
             format!("key {}", key.id),

@@ -46,16 +46,24 @@ pub struct StarboardFindings {
 /// A project's scan-execution policies (`PROJECT#<id>` / `POLICIES`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct ProjectPolicies {
+    #[serde(default)]
     policies: Vec<ScanExecutionPolicy>,
 }
 
 /// One part of an agent's last scan (`AGENT#<id>` / `SCAN#<part>`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct ScanPart {
+    #[serde(default)]
     uuids: Vec<String>,
+    #[serde(default)]
     scanned_at_us: i64,
     /// How many parts the scan that wrote this part had.
+    #[serde(default = "one_part")]
     parts: usize,
+}
+
+fn one_part() -> usize {
+    1
 }
 
 /// Kept UUIDs per scan item: 8,000 of 36 bytes (callers keep only hyphenated UUIDs) stay

@@ -42,6 +42,7 @@ impl NewLfsToken {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct RecoveryCodes {
     user_id: UserId,
+    #[serde(default)]
     code_digests: Vec<String>,
 }
 
