@@ -28,6 +28,8 @@ pub const JWKS_TTL: Duration = Duration::from_secs(15 * 60);
 /// The least time between two key-set fetches caused by unknown `kid`s, so that tokens naming
 /// made-up keys cannot turn every request into a fetch from the portal.
 pub const UNKNOWN_KID_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
+/// How long a portal that failed, with nothing held from it, is not asked again.
+pub const FAILURE_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Why a CustomersDot token was refused; the client only ever sees a 401.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,10 +61,16 @@ struct Discovery {
     id_token_signing_alg_values_supported: Option<Vec<String>>,
 }
 
+/// What the verifier holds between requests. The lock around it is held across fetches, so
+/// that concurrent requests wait for one fetch instead of each making their own (a Lambda
+/// instance serves one request at a time anyway).
 #[derive(Default)]
 struct Cache {
     discovery: Option<(Instant, Discovery)>,
+    discovery_failed: Option<Instant>,
     jwks: Option<(Instant, Arc<JwkSet>)>,
+    /// The last key-set fetch, whether it succeeded or not.
+    jwks_attempted: Option<Instant>,
 }
 
 /// The claims GitLab checks; anything else in the token is ignored.
@@ -110,11 +118,15 @@ impl CustomersDotVerifier {
         validation.set_issuer(&[discovery.issuer.as_str()]);
         validation.sub = Some(CUSTOMERS_DOT_SUBJECT.to_owned());
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
         jsonwebtoken::decode::<CustomersDotClaims>(token, &key, &validation)
             .map(|data| data.claims)
             .map_err(|err| CustomersDotJwtError::Invalid(err.to_string()))
     }
 
+    /// The discovery document: cached for a day; when a refetch fails, the document held is
+    /// used a while longer. A failure with nothing held is remembered for a few seconds, so
+    /// that a portal that is down is not asked again by every request.
     async fn discovery(&self) -> Result<Discovery, CustomersDotJwtError> {
         let mut cache = self.cache.lock().await;
         if let Some((fetched, discovery)) = &cache.discovery
@@ -122,60 +134,124 @@ impl CustomersDotVerifier {
         {
             return Ok(discovery.clone());
         }
+        if cache.discovery.is_none()
+            && cache
+                .discovery_failed
+                .is_some_and(|at| at.elapsed() < FAILURE_BACKOFF)
+        {
+            return Err(CustomersDotJwtError::Unreachable(
+                "the portal failed moments ago".to_owned(),
+            ));
+        }
         let url = format!("{}/.well-known/openid-configuration", self.portal_url);
-        let document = self
+        let fetched = self
             .fetch
             .fetch_json(&url)
             .await
-            .map_err(CustomersDotJwtError::Unreachable)?;
-        let discovery: Discovery = serde_json::from_value(document)
-            .map_err(|err| CustomersDotJwtError::Unreachable(format!("discovery: {err}")))?;
-        cache.discovery = Some((Instant::now(), discovery.clone()));
-        Ok(discovery)
+            .and_then(|document| {
+                serde_json::from_value::<Discovery>(document)
+                    .map_err(|err| format!("discovery: {err}"))
+            })
+            .and_then(|discovery| self.same_origin(&discovery.jwks_uri).map(|()| discovery));
+        match (fetched, &cache.discovery) {
+            (Ok(discovery), _) => {
+                cache.discovery = Some((Instant::now(), discovery.clone()));
+                Ok(discovery)
+            }
+            (Err(err), Some((_, held))) => {
+                tracing::warn!(error = %err, "CustomersDot discovery refetch failed; using the document held");
+                Ok(held.clone())
+            }
+            (Err(err), None) => {
+                cache.discovery_failed = Some(Instant::now());
+                Err(CustomersDotJwtError::Unreachable(err))
+            }
+        }
+    }
+
+    /// The key set must come from the portal itself, over the portal's scheme: a discovery
+    /// document that sends us elsewhere (or to plain HTTP) is refused.
+    fn same_origin(&self, jwks_uri: &str) -> Result<(), String> {
+        let origin = |url: &str| {
+            url.parse::<http::Uri>().ok().and_then(|uri| {
+                Some((
+                    uri.scheme_str()?.to_ascii_lowercase(),
+                    uri.authority()?.host().to_ascii_lowercase(),
+                ))
+            })
+        };
+        match (origin(&self.portal_url), origin(jwks_uri)) {
+            (Some(portal), Some(keys)) if portal == keys => Ok(()),
+            _ => Err(format!(
+                "jwks_uri {jwks_uri} is not on the portal {}",
+                self.portal_url
+            )),
+        }
     }
 
     /// The key the token names, from the cached set or, when the set is stale or lacks that
-    /// `kid`, from a fresh one.
+    /// `kid`, from a fresh one. Unknown `kid`s refetch at most once per
+    /// [`UNKNOWN_KID_REFETCH_INTERVAL`], counted from the last attempt, failed or not; a set
+    /// that cannot be refetched is used a while longer rather than refusing every token.
     async fn decoding_key(
         &self,
         jwks_uri: &str,
         kid: Option<&str>,
     ) -> Result<DecodingKey, CustomersDotJwtError> {
         let mut cache = self.cache.lock().await;
-        let cached = cache
+        let fresh = cache
             .jwks
             .as_ref()
             .filter(|(fetched, _)| fetched.elapsed() < JWKS_TTL)
-            .map(|(fetched, set)| (*fetched, Arc::clone(set)));
-        let (fetched, set) = match cached {
-            Some(found) => found,
-            None => self.fetch_jwks(&mut cache, jwks_uri).await?,
+            .map(|(_, set)| Arc::clone(set));
+        let set = match fresh {
+            Some(set) => set,
+            None => self.refetch_jwks(&mut cache, jwks_uri).await?,
         };
         if let Some(key) = find_key(&set, kid)? {
             return Ok(key);
         }
-        if fetched.elapsed() < UNKNOWN_KID_REFETCH_INTERVAL {
+        if cache
+            .jwks_attempted
+            .is_some_and(|at| at.elapsed() < UNKNOWN_KID_REFETCH_INTERVAL)
+        {
             return Err(CustomersDotJwtError::UnknownKey);
         }
-        let (_, set) = self.fetch_jwks(&mut cache, jwks_uri).await?;
+        let set = self.refetch_jwks(&mut cache, jwks_uri).await?;
         find_key(&set, kid)?.ok_or(CustomersDotJwtError::UnknownKey)
     }
 
-    async fn fetch_jwks(
+    /// A fresh key set, or the one held when the portal cannot give one.
+    async fn refetch_jwks(
         &self,
         cache: &mut Cache,
         jwks_uri: &str,
-    ) -> Result<(Instant, Arc<JwkSet>), CustomersDotJwtError> {
-        let document = self
-            .fetch
-            .fetch_json(jwks_uri)
-            .await
-            .map_err(CustomersDotJwtError::Unreachable)?;
-        let set: JwkSet = serde_json::from_value(document)
-            .map_err(|err| CustomersDotJwtError::Unreachable(format!("key set: {err}")))?;
-        let fetched = (Instant::now(), Arc::new(set));
-        cache.jwks = Some(fetched.clone());
-        Ok(fetched)
+    ) -> Result<Arc<JwkSet>, CustomersDotJwtError> {
+        if cache.jwks.is_none()
+            && cache
+                .jwks_attempted
+                .is_some_and(|at| at.elapsed() < FAILURE_BACKOFF)
+        {
+            return Err(CustomersDotJwtError::Unreachable(
+                "the portal failed moments ago".to_owned(),
+            ));
+        }
+        cache.jwks_attempted = Some(Instant::now());
+        let fetched = self.fetch.fetch_json(jwks_uri).await.and_then(|document| {
+            serde_json::from_value::<JwkSet>(document).map_err(|err| format!("key set: {err}"))
+        });
+        match (fetched, &cache.jwks) {
+            (Ok(set), _) => {
+                let set = Arc::new(set);
+                cache.jwks = Some((Instant::now(), Arc::clone(&set)));
+                Ok(set)
+            }
+            (Err(err), Some((_, held))) => {
+                tracing::warn!(error = %err, "CustomersDot key set refetch failed; using the set held");
+                Ok(Arc::clone(held))
+            }
+            (Err(err), None) => Err(CustomersDotJwtError::Unreachable(err)),
+        }
     }
 }
 

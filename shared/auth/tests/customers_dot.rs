@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use gl_auth::customers_dot::{
-    CustomersDotJwtError, CustomersDotVerifier, FetchJson, JWKS_TTL, UNKNOWN_KID_REFETCH_INTERVAL,
+    CustomersDotJwtError, CustomersDotVerifier, DISCOVERY_TTL, FAILURE_BACKOFF, FetchJson,
+    JWKS_TTL, UNKNOWN_KID_REFETCH_INTERVAL,
 };
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
@@ -23,6 +24,7 @@ const JWKS_AB: &str = include_str!("fixtures/customers-dot-jwks-ab.json");
 /// The portal: its discovery document and a key set that tests can change or take down.
 struct Portal {
     jwks: Mutex<Value>,
+    jwks_uri: Mutex<String>,
     down: Mutex<bool>,
     discovery_fetches: AtomicUsize,
     jwks_fetches: AtomicUsize,
@@ -32,6 +34,7 @@ impl Portal {
     fn new() -> Arc<Self> {
         Arc::new(Self {
             jwks: Mutex::new(serde_json::from_str(JWKS_A).unwrap()),
+            jwks_uri: Mutex::new("https://customers.example.com/oauth/discovery/keys".to_owned()),
             down: Mutex::new(false),
             discovery_fetches: AtomicUsize::new(0),
             jwks_fetches: AtomicUsize::new(0),
@@ -55,10 +58,9 @@ impl FetchJson for Portal {
         match url {
             "https://customers.example.com/.well-known/openid-configuration" => {
                 self.discovery_fetches.fetch_add(1, Ordering::SeqCst);
-                Ok(
-                    json!({"issuer": ISSUER, "jwks_uri": "https://customers.example.com/oauth/discovery/keys",
-                          "id_token_signing_alg_values_supported": ["RS256"]}),
-                )
+                let jwks_uri = self.jwks_uri.lock().unwrap().clone();
+                Ok(json!({"issuer": ISSUER, "jwks_uri": jwks_uri,
+                          "id_token_signing_alg_values_supported": ["RS256"]}))
             }
             "https://customers.example.com/oauth/discovery/keys" => {
                 self.jwks_fetches.fetch_add(1, Ordering::SeqCst);
@@ -191,15 +193,82 @@ async fn an_unknown_kid_refetches_the_key_set_once() {
     assert_eq!(portal.fetches(), (1, 4));
 }
 
-#[tokio::test]
-async fn a_portal_that_is_down_refuses_the_token() {
+#[tokio::test(start_paused = true)]
+async fn a_portal_that_is_down_refuses_the_token_and_is_not_asked_again_at_once() {
     let portal = Portal::new();
     *portal.down.lock().unwrap() = true;
-    let refused = verifier(&portal)
+    let verifier = verifier(&portal);
+    for _ in 0..3 {
+        let refused = verifier.verify(&token(KEY_A, "key-a", &claims())).await;
+        assert!(
+            matches!(refused, Err(CustomersDotJwtError::Unreachable(_))),
+            "{refused:?}"
+        );
+    }
+    *portal.down.lock().unwrap() = false;
+    tokio::time::advance(FAILURE_BACKOFF).await;
+    verifier
         .verify(&token(KEY_A, "key-a", &claims()))
+        .await
+        .unwrap();
+    assert_eq!(portal.fetches(), (1, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn documents_held_outlive_a_portal_outage() {
+    let portal = Portal::new();
+    let verifier = verifier(&portal);
+    verifier
+        .verify(&token(KEY_A, "key-a", &claims()))
+        .await
+        .unwrap();
+    *portal.down.lock().unwrap() = true;
+    tokio::time::advance(DISCOVERY_TTL + Duration::from_secs(1)).await;
+    verifier
+        .verify(&token(KEY_A, "key-a", &claims()))
+        .await
+        .unwrap();
+    // Tokens naming made-up keys cost one refetch attempt per interval, even while failing.
+    let made_up = token(KEY_B, "key-z", &claims());
+    for _ in 0..5 {
+        assert!(verifier.verify(&made_up).await.is_err());
+    }
+    assert_eq!(
+        portal.fetches(),
+        (1, 1),
+        "only the fetches that succeeded count"
+    );
+}
+
+#[tokio::test]
+async fn a_key_set_off_the_portal_is_refused() {
+    for elsewhere in [
+        "https://attacker.example.net/keys",
+        "http://customers.example.com/oauth/discovery/keys",
+    ] {
+        let portal = Portal::new();
+        *portal.jwks_uri.lock().unwrap() = elsewhere.to_owned();
+        let refused = verifier(&portal)
+            .verify(&token(KEY_A, "key-a", &claims()))
+            .await;
+        assert!(
+            matches!(refused, Err(CustomersDotJwtError::Unreachable(_))),
+            "{elsewhere}: {refused:?}"
+        );
+        assert_eq!(portal.fetches(), (1, 0), "{elsewhere}: no key set fetched");
+    }
+}
+
+#[tokio::test]
+async fn a_token_not_yet_valid_is_refused() {
+    let portal = Portal::new();
+    let mut early = claims();
+    early["nbf"] = json!(chrono::Utc::now().timestamp() + 3600);
+    let refused = verifier(&portal)
+        .verify(&token(KEY_A, "key-a", &early))
         .await;
     assert!(
-        matches!(refused, Err(CustomersDotJwtError::Unreachable(_))),
+        matches!(refused, Err(CustomersDotJwtError::Invalid(_))),
         "{refused:?}"
     );
 }
