@@ -104,7 +104,7 @@ async fn requests_naming_nothing_find_nothing(app: TestApp) {
     ] {
         app.shell_post("/api/v4/internal/allowed", &body)
             .await
-            .assert_snapshot_for(404, "allowed_project_not_found", &body.to_string());
+            .assert_snapshot_for(404, "allowed_project_not_found", body.to_string());
     }
     app.take_round_trips();
     app.shell_post("/api/v4/internal/allowed", &json!({})).await;
