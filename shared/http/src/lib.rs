@@ -16,7 +16,8 @@ pub use error::ApiError;
 pub use grape::Declared;
 pub use params::Params;
 pub use state::{
-    AgentAuthenticated, AgentTokenPresented, AppState, InstanceInfo, KasJwtVerified, ShellJwtVerified, verify_shell_jwt,
+    AgentAuthenticated, AgentTokenPresented, AppState, InstanceInfo, KasJwtVerified,
+    ShellJwtVerified, verify_shell_jwt,
 };
 
 use axum::Router;

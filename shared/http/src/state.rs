@@ -140,7 +140,8 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let AgentTokenPresented { digest } = AgentTokenPresented::from_request_parts(parts, state).await?;
+        let AgentTokenPresented { digest } =
+            AgentTokenPresented::from_request_parts(parts, state).await?;
         let state = AppState::from_ref(state);
         let agent = state
             .repo

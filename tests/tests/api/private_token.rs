@@ -13,7 +13,12 @@ use crate::support::*;
 fn admin_probe(app: &TestApp) -> Router {
     gl_http::with_gitlab_fallbacks(
         Router::new()
-            .route("/api/v4/admin-probe", get(|admin: AdminAuthenticated| async move { Json(json!({"admin": admin.user.username})) }))
+            .route(
+                "/api/v4/admin-probe",
+                get(|admin: AdminAuthenticated| async move {
+                    Json(json!({"admin": admin.user.username}))
+                }),
+            )
             .with_state(app.state()),
     )
 }
