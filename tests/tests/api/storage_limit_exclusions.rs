@@ -367,6 +367,16 @@ async fn the_token_matrix(app: TestApp) {
         assert_eq!(listed.json().as_array().unwrap().len(), 1, "{token:?}");
         assert_no_content(&call(&app, Method::DELETE, &exclusion("10"), token, None).await);
     }
+    // The `private_token` parameter may come in the body too.
+    let in_body = call(
+        &app,
+        Method::POST,
+        &exclusion("10"),
+        Presented::Nothing,
+        Some(&json!({"reason": "r", "private_token": ADMIN})),
+    )
+    .await;
+    assert_eq!(in_body.status, 201, "{}", in_body.text);
     // The `private_token` parameter wins over the header, as GitLab reads them.
     let both = call(
         &app,

@@ -64,3 +64,22 @@ pub(crate) async fn namespace_id_by_path(
         .filter(|route| route.source_type == RouteSource::Namespace)
         .map(|route| route.source_id))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digits_are_ids_anything_else_a_path() {
+        assert_eq!(NamespaceRef::parse("10"), Some(NamespaceRef::Id(10)));
+        assert_eq!(
+            NamespaceRef::parse("group/sub"),
+            Some(NamespaceRef::FullPath("group/sub".into()))
+        );
+        assert_eq!(
+            NamespaceRef::parse("10a"),
+            Some(NamespaceRef::FullPath("10a".into()))
+        );
+        assert_eq!(NamespaceRef::parse("99999999999999999999"), None);
+    }
+}
