@@ -149,3 +149,23 @@ def test_every_router_route_has_an_api_event_and_no_more(source, expanded):
         for method in methods
     }
     assert served == routes
+
+
+def test_the_admin_role_reaches_only_its_items(expanded):
+    """The admin function reads the items authentication and namespace lookups need, and
+    writes only the storage limit exclusions: every statement is limited by leading key."""
+    role = resources_of(expanded, "AWS::IAM::Role")["AdminFunctionRole"]
+    statements = [
+        statement
+        for policy in role["Properties"]["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+        if any(a.startswith("dynamodb:") for a in as_list(statement["Action"]))
+    ]
+    assert statements
+    writes = {"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"}
+    for statement in statements:
+        leading = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+        if writes & set(as_list(statement["Action"])):
+            assert sorted(leading) == ["STORAGE_EXCLUSION#*", "STORAGE_EXCLUSIONS"]
+        else:
+            assert "STORAGE_EXCLUSIONS" in leading and "PATTOKEN#*" in leading

@@ -21,6 +21,7 @@ pub fn app(state: AppState) -> Router {
         Router::new()
             .merge(shell::router(state.clone()))
             .merge(kas::router(state.clone()))
+            .merge(admin::router(state.clone()))
             .merge(error_tracking::router(state)),
     )
 }

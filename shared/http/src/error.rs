@@ -60,6 +60,10 @@ pub enum ApiError {
     /// `unprocessable_entity!`
     #[error("422 Unprocessable Entity")]
     UnprocessableEntity,
+    /// `render_validation_error!(model)`: 400 `{"message":{"attr":["error", ...]}}`, the
+    /// model's errors keyed by attribute, in Rails' words (`can't be blank`).
+    #[error("record invalid: {0:?}")]
+    RecordInvalid(Vec<(&'static str, Vec<String>)>),
     /// `render_api_error!(message, status)`: the message as it is, with no status prefix.
     #[error("{status}: {message}")]
     Message { status: StatusCode, message: String },
@@ -128,6 +132,7 @@ impl ApiError {
             | Self::InvalidParam(_)
             | Self::InvalidParams(_)
             | Self::BadRequest(_)
+            | Self::RecordInvalid(_)
             | Self::MalformedBody => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -168,6 +173,13 @@ impl ApiError {
             Self::Internal(_) => json!({"message": "500 Internal Server Error"}),
             Self::RecordNotFound => json!({"message": "404 Not found"}),
             Self::UnprocessableEntity => json!({"message": "422 Unprocessable Entity"}),
+            Self::RecordInvalid(errors) => {
+                let errors: serde_json::Map<String, Value> = errors
+                    .iter()
+                    .map(|(attribute, messages)| ((*attribute).to_owned(), json!(messages)))
+                    .collect();
+                json!({ "message": errors })
+            }
             Self::Message { message, .. } => json!({ "message": message }),
             Self::InvalidToken(description) => {
                 json!({"error": "invalid_token", "error_description": description})

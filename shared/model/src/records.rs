@@ -361,6 +361,16 @@ pub struct GitalySettings {
 pub struct Settings {
     pub gitlab_url: String,
     pub gitaly: GitalySettings,
+    /// Whether this instance is GitLab.com (GitLab's `should_check_namespace_plan?`): the
+    /// GitLab.com-only endpoints (storage limit exclusions, upcoming reconciliations) answer
+    /// 403 when it is off. This service exists to serve GitLab.com's clients, so it defaults
+    /// to on, also for settings stored before the field existed.
+    #[serde(default = "gitlab_com_by_default")]
+    pub gitlab_com: bool,
+}
+
+fn gitlab_com_by_default() -> bool {
+    true
 }
 
 impl Settings {
@@ -388,8 +398,34 @@ impl Default for Settings {
                 token: String::new(),
                 storage: "default".to_owned(),
             },
+            gitlab_com: true,
         }
     }
+}
+
+/// A namespace as the admin endpoints find it (`find_namespace!`): a group or a user's
+/// personal namespace, never a project's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Namespace {
+    pub id: NamespaceId,
+    /// The namespace's own `name`: a group's name, or for a personal namespace its user's
+    /// name (GitLab keeps the two in step).
+    pub name: String,
+    pub full_path: String,
+    /// `Namespace#root?`: no parent.
+    pub root: bool,
+}
+
+/// `Namespaces::Storage::LimitExclusion`: a root namespace the GitLab.com storage limit does
+/// not apply to, with why. At most one per namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageLimitExclusion {
+    pub id: i64,
+    pub namespace_id: NamespaceId,
+    /// The namespace's name when the exclusion was made: GitLab renders it live, and names do
+    /// not change in this service (nothing renames a namespace).
+    pub namespace_name: String,
+    pub reason: String,
 }
 
 #[cfg(test)]

@@ -836,4 +836,31 @@ mod tests {
             assert!(!valid_path(bad), "{bad}");
         }
     }
+
+    #[test]
+    fn expired_and_revoked_tokens_are_valid_data() {
+        let mut seed = base();
+        seed["personal_access_tokens"] = serde_json::json!([
+            {"user_id": 1, "name": "old", "token": "a", "scopes": ["api"], "expires_at": "2020-01-01"},
+            {"user_id": 1, "name": "gone", "token": "bb", "scopes": ["api"], "revoked": true}
+        ]);
+        let world = world(seed).unwrap();
+        let tokens = &world.personal_access_tokens;
+        assert_eq!(tokens[0].expires_at.as_deref(), Some("2020-01-01"));
+        assert!(!tokens[0].revoked);
+        assert!(tokens[1].revoked);
+        assert_eq!((tokens[0].id, tokens[1].id), (1, 2));
+    }
+
+    #[test]
+    fn gitlab_com_defaults_to_on_and_can_be_turned_off() {
+        let mut seed = base();
+        seed["settings"] = serde_json::json!({"gitlab_url": "https://gitlab.example.com",
+            "gitaly": {"address": "tcp://gitaly:8075", "token": "t", "storage": "default"}});
+        assert!(world(seed.clone()).unwrap().settings.unwrap().gitlab_com);
+        seed["settings"]["gitlab_com"] = false.into();
+        assert!(!world(seed.clone()).unwrap().settings.unwrap().gitlab_com);
+        seed["settings"]["gitlab_com"] = "no".into();
+        assert_eq!(world(seed).unwrap_err().field, "gitlab_com");
+    }
 }

@@ -45,6 +45,19 @@
 //! |-------------------------------|----------------------------|-------------------|
 //! | error-tracking client key     | `PROJECT#<id>`             | `ETKEY#<public>`  |
 //!
+//! **billing and admin** (`repo/billing.rs`)
+//!
+//! | item                              | pk                              | sk                   |
+//! |-----------------------------------|---------------------------------|----------------------|
+//! | storage limit exclusion           | `STORAGE_EXCLUSIONS`            | `EXCLUSION#<id, 20 digits>` |
+//! | exclusion id sequence             | `STORAGE_EXCLUSIONS`            | `SEQUENCE`           |
+//! | a namespace's exclusion (unique)  | `STORAGE_EXCLUSION#<namespace>` | `STORAGE_EXCLUSION`  |
+//!
+//! The list lives in one partition, its sort keys zero-padded so that a query answers in id
+//! order (GitLab paginates `LimitExclusion.all` by id); the per-namespace item makes "one
+//! exclusion per namespace" a condition. Both sit in partitions of their own, so the admin
+//! function's role can be limited to them by leading key.
+//!
 //! **seed** (`repo/seed.rs`)
 //!
 //! | item                          | pk                         | sk                |
@@ -227,6 +240,30 @@ pub fn error_tracking_key(project_id: ProjectId, public_key: &str) -> Key {
     )
 }
 
+// Billing and admin: storage limit exclusions.
+
+pub const STORAGE_EXCLUSIONS_PARTITION: &str = "STORAGE_EXCLUSIONS";
+
+pub const EXCLUSION_PREFIX: &str = "EXCLUSION#";
+
+pub fn storage_limit_exclusion(id: i64) -> Key {
+    Key::new(
+        STORAGE_EXCLUSIONS_PARTITION.to_owned(),
+        &format!("{EXCLUSION_PREFIX}{id:020}"),
+    )
+}
+
+pub fn storage_limit_exclusion_sequence() -> Key {
+    Key::new(STORAGE_EXCLUSIONS_PARTITION.to_owned(), "SEQUENCE")
+}
+
+pub fn namespace_storage_limit_exclusion(namespace_id: NamespaceId) -> Key {
+    Key::new(
+        format!("STORAGE_EXCLUSION#{namespace_id}"),
+        "STORAGE_EXCLUSION",
+    )
+}
+
 // Seed.
 
 pub fn seed_marker() -> Key {
@@ -245,5 +282,17 @@ mod tests {
         assert_eq!(namespace_member(10, 2).pk, group(10).pk);
         assert!(namespace_member(10, 2).sk.starts_with(MEMBER_PREFIX));
         assert_eq!(project_member(26, 2).pk, project(26).pk);
+    }
+
+    #[test]
+    fn exclusions_sort_by_id_and_stay_out_of_namespace_partitions() {
+        assert!(storage_limit_exclusion(9).sk < storage_limit_exclusion(10).sk);
+        assert!(storage_limit_exclusion(10).sk.starts_with(EXCLUSION_PREFIX));
+        assert!(
+            !storage_limit_exclusion_sequence()
+                .sk
+                .starts_with(EXCLUSION_PREFIX)
+        );
+        assert_ne!(namespace_storage_limit_exclusion(10).pk, group(10).pk);
     }
 }

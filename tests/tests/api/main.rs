@@ -19,6 +19,7 @@ mod reference_counter;
 mod round_trips;
 mod routing;
 mod seed_import;
+mod storage_limit_exclusions;
 mod unavailable;
 
 /// The OpenSSH line of key `index` in the test world.

@@ -9,7 +9,7 @@ use gl_http::admin::AdminAuthenticated;
 
 use crate::support::*;
 
-/// A stand-in admin endpoint: the billing and storage-limit families use the same extractor.
+/// A stand-in admin endpoint: the admin family authenticates the same way (`gl_http::admin`).
 fn admin_probe(app: &TestApp) -> Router {
     gl_http::with_gitlab_fallbacks(
         Router::new()

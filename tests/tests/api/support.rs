@@ -308,6 +308,51 @@ pub fn private_token_request(path: &str, token: Option<&str>) -> Request<Body> {
     request.body(Body::empty()).expect("request builds")
 }
 
+/// Where an admin call puts its personal access token.
+#[derive(Debug, Clone, Copy)]
+pub enum Presented<'a> {
+    Nothing,
+    /// `PRIVATE-TOKEN: <token>`
+    Header(&'a str),
+    /// `Authorization: Bearer <token>`
+    Bearer(&'a str),
+    /// `?private_token=<token>`
+    Param(&'a str),
+}
+
+/// An admin API call as the GitLab.com Admin Area or CustomersDot sends it: the token where
+/// `token` says, a JSON body when given.
+pub fn admin_request(
+    method: Method,
+    path: &str,
+    token: Presented<'_>,
+    body: Option<&Value>,
+) -> Request<Body> {
+    let uri = match token {
+        Presented::Param(token) => {
+            let separator = if path.contains('?') { '&' } else { '?' };
+            format!("{path}{separator}private_token={token}")
+        }
+        _ => path.to_owned(),
+    };
+    let mut request = Request::builder().method(method).uri(uri);
+    match token {
+        Presented::Header(token) => request = request.header("PRIVATE-TOKEN", token),
+        Presented::Bearer(token) => {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        Presented::Nothing | Presented::Param(_) => {}
+    }
+    let body = match body {
+        Some(body) => {
+            request = request.header("Content-Type", "application/json");
+            Body::from(body.to_string())
+        }
+        None => Body::empty(),
+    };
+    request.body(body).expect("request builds")
+}
+
 /// One request through `router`, its answer read whole.
 pub async fn send_to(router: &Router, request: Request<Body>) -> TestResponse {
     let response = router

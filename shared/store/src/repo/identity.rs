@@ -11,6 +11,11 @@ use gl_model::{
 };
 use serde::{Deserialize, Serialize};
 
+mod namespaces;
+
+pub use namespaces::NamespaceRef;
+pub(crate) use namespaces::{namespace_from, namespace_id_by_path, namespace_keys};
+
 use super::seed::SeedRecord;
 use super::{Repository, decode, put_new};
 use crate::{Item, Key, StoreError, WriteOp, keys};
@@ -52,6 +57,9 @@ pub(crate) struct UserNamespace {
     pub id: i64,
     pub path: String,
     pub user_id: UserId,
+    /// The namespace's `name`, its user's name (absent from items written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// How a request names its actor, as `GitAccessActor.from_params` reads it.
@@ -203,6 +211,34 @@ impl Identity<'_> {
         settings_from(self.repo.get_item(keys::settings()).await?.as_ref())
     }
 
+    /// The namespace id `namespace` names: by id without a read, by full path one read of its
+    /// route (a project's route names none).
+    pub async fn namespace_id(
+        self,
+        namespace: &NamespaceRef,
+    ) -> Result<Option<NamespaceId>, StoreError> {
+        match namespace {
+            NamespaceRef::Id(id) => Ok(Some(*id)),
+            NamespaceRef::FullPath(path) => namespace_id_by_path(self.repo, path).await,
+        }
+    }
+
+    /// A personal access token by the digest of its plaintext, and the instance settings, in
+    /// one round trip: what an admin endpoint needs before it knows who is calling.
+    pub async fn personal_access_token_with_settings(
+        self,
+        digest: &str,
+    ) -> Result<(Option<PersonalAccessToken>, Settings), StoreError> {
+        let found = self
+            .repo
+            .get_many(&[keys::personal_access_token_digest(digest), keys::settings()])
+            .await?;
+        Ok((
+            decode(found[0].as_ref())?,
+            settings_from(found[1].as_ref())?,
+        ))
+    }
+
     /// The authentication-capable key with this SHA-256 fingerprint, and the instance settings
     /// (for the publishable key's host), in one round trip.
     pub async fn authorized_key(
@@ -296,6 +332,7 @@ pub(crate) fn user_writes(user: &User) -> Vec<WriteOp> {
             id,
             path: user.username.clone(),
             user_id: user.id,
+            name: Some(user.name.clone()),
         };
         ops.push(put_new(Item::new(keys::user_namespace(id), &namespace)));
         ops.push(route_write(

@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 
 use crate::{Item, Key, Store, StoreError, WriteOp};
 
+pub mod billing;
 pub mod error_tracking;
 pub mod git_access;
 pub mod identity;
@@ -16,9 +17,10 @@ pub mod kas;
 pub mod seed;
 pub mod shell;
 
+pub use billing::{Billing, ExclusionTarget};
 pub use error_tracking::ErrorTracking;
 pub use git_access::{ActorQuery, GitAccess, GitAccessRecords, ProjectQuery};
-pub use identity::Identity;
+pub use identity::{Identity, NamespaceRef};
 pub use kas::{Kas, UserAccessRequest};
 pub use seed::{ImportError, ImportReport, Seeding};
 pub use shell::Shell;
@@ -58,6 +60,10 @@ impl Repository {
 
     pub fn kas(&self) -> Kas<'_> {
         Kas { repo: self }
+    }
+
+    pub fn billing(&self) -> Billing<'_> {
+        Billing { repo: self }
     }
 
     pub fn error_tracking(&self) -> ErrorTracking<'_> {
