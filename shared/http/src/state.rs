@@ -221,17 +221,24 @@ impl AppState {
     /// Builds clients only; the first network call happens with the first request.
     pub async fn for_lambda(config: &crate::Config) -> Self {
         let store = gl_store::dynamodb::DynamoStore::connect(&config.dynamodb).await;
-        let state = Self::new(
+        Self::new(
             Arc::new(store),
             config.shell_secret.as_deref(),
             config.instance.clone(),
         )
         .with_error_tracking_token(config.error_tracking_token.as_deref())
-        .with_kas_secret(config.kas_secret.as_deref());
+        .with_kas_secret(config.kas_secret.as_deref())
+    }
+
+    /// [`Self::with_customers_dot`] over HTTPS, from `CUSTOMERS_DOT_URL`, for the functions
+    /// that accept CustomersDot's JWT. Only they call it, so only their binaries carry the
+    /// HTTPS client (about 0.4 MB of a Lambda binary's 10 MiB budget).
+    pub fn with_customers_dot_from(self, config: &crate::Config) -> Self {
         match &config.customers_dot_url {
-            Some(url) => state
-                .with_customers_dot(url, Arc::new(gl_auth::customers_dot::HttpFetch::default())),
-            None => state,
+            Some(url) => {
+                self.with_customers_dot(url, Arc::new(gl_auth::customers_dot::HttpFetch::default()))
+            }
+            None => self,
         }
     }
 }
