@@ -232,7 +232,7 @@ impl AppState {
 
     /// [`Self::with_customers_dot`] over HTTPS, from `CUSTOMERS_DOT_URL`, for the functions
     /// that accept CustomersDot's JWT. Only they call it, so only their binaries carry the
-    /// HTTPS client (about 0.4 MB of a Lambda binary's 10 MiB budget).
+    /// HTTPS client (hyper-rustls with the system's trust roots).
     pub fn with_customers_dot_from(self, config: &crate::Config) -> Self {
         match &config.customers_dot_url {
             Some(url) => {
