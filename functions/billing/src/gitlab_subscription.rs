@@ -435,3 +435,102 @@ pub async fn update(
         message: "409 Conflict - the subscription kept changing; try again".to_owned(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(text: &str) -> NaiveDate {
+        text.parse().unwrap()
+    }
+
+    fn premium() -> GitlabSubscription {
+        GitlabSubscription {
+            namespace_id: 10,
+            plan_code: Some("premium".to_owned()),
+            seats: 10,
+            seats_in_use: 4,
+            max_seats_used: 12,
+            start_date: date("2026-01-01"),
+            end_date: Some(date("2027-01-01")),
+            auto_renew: None,
+            trial: false,
+            trial_starts_on: None,
+            trial_ends_on: None,
+            trial_extension_type: None,
+            max_seats_used_changed_at: None,
+            created_at: String::new(),
+            updated_at: String::new(),
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn a_new_term_resets_seats_a_moved_end_date_does_not() {
+        let old = premium();
+        let mut extended = old.clone();
+        extended.end_date = Some(date("2027-06-01"));
+        reset_seats_on_new_term(&old, &mut extended, 3);
+        assert_eq!(extended.max_seats_used, 12);
+
+        let mut renewed = old.clone();
+        renewed.start_date = date("2027-01-01");
+        renewed.end_date = Some(date("2028-01-01"));
+        reset_seats_on_new_term(&old, &mut renewed, 3);
+        assert_eq!((renewed.max_seats_used, renewed.seats_in_use), (3, 3));
+
+        // Overlapping terms are no new term.
+        let mut overlapping = old.clone();
+        overlapping.start_date = date("2026-06-01");
+        overlapping.end_date = Some(date("2027-06-01"));
+        reset_seats_on_new_term(&old, &mut overlapping, 3);
+        assert_eq!(overlapping.max_seats_used, 12);
+    }
+
+    #[test]
+    fn leaving_a_trial_resets_seats_and_free_plans_never_do() {
+        let mut trial = premium();
+        trial.trial = true;
+        let mut converted = trial.clone();
+        converted.trial = false;
+        reset_seats_on_new_term(&trial, &mut converted, 7);
+        assert_eq!(converted.max_seats_used, 7);
+
+        let mut free = premium();
+        free.plan_code = Some("free".to_owned());
+        let mut renewed = free.clone();
+        renewed.start_date = date("2027-01-01");
+        renewed.end_date = Some(date("2028-01-01"));
+        reset_seats_on_new_term(&free, &mut renewed, 7);
+        assert_eq!(renewed.max_seats_used, 12);
+    }
+
+    #[test]
+    fn paid_means_a_known_paid_plan_with_seats_off_trial() {
+        assert!(paid(&premium()));
+        let mut no_seats = premium();
+        no_seats.seats = 0;
+        assert!(!paid(&no_seats));
+        let mut unknown = premium();
+        unknown.plan_code = Some("platinum".to_owned());
+        assert!(!paid(&unknown));
+    }
+
+    #[test]
+    fn trial_defaults_its_start_to_the_start_date_and_must_end_after_it() {
+        let mut subscription = premium();
+        let attributes = Attributes {
+            trial: Some(true),
+            trial_ends_on: Some(date("2026-01-01")),
+            ..Attributes::default()
+        };
+        apply(&mut subscription, &attributes);
+        assert_eq!(subscription.trial_starts_on, Some(date("2026-01-01")));
+        assert_eq!(
+            validate(&subscription, &attributes, false)
+                .unwrap_err()
+                .body(),
+            serde_json::json!({"message": {"trial_ends_on": ["must be after trial_starts_on"]}})
+        );
+    }
+}
