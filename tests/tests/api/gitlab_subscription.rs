@@ -373,6 +373,23 @@ async fn admin_tokens_are_accepted_as_for_the_admin_endpoints(app: TestApp) {
 }
 
 async fn concurrent_updates_lose_nothing(app: TestApp) {
+    // Two creates at once: the write's condition lets exactly one through.
+    let body = json!({"start_date": "2026-01-01", "seats": 1});
+    let personal = path("2");
+    let (first, second) = tokio::join!(
+        as_portal(&app, Method::POST, &personal, Some(&body)),
+        as_portal(&app, Method::POST, &personal, Some(&body)),
+    );
+    let mut statuses = [first.status.as_u16(), second.status.as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 400], "{} / {}", first.text, second.text);
+    let refused = if first.status.as_u16() == 400 {
+        first
+    } else {
+        second
+    };
+    refused.assert_snapshot(400, "gitlab_subscription_already_taken");
+
     as_portal(&app, Method::POST, &path(GROUP), Some(&premium()))
         .await
         .assert_snapshot(201, "gitlab_subscription_created_premium");
