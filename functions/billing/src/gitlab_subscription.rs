@@ -5,8 +5,9 @@
 //! Checks in this order, as GitLab's `before` hooks and Grape run them: authentication
 //! (CustomersDot's JWT or an admin token; 401/403), `find_namespace!` (404 `Namespace Not
 //! Found`; a project's path names none), the parameters (400), then the model's rules.
-//! Only admins and CustomersDot are served: GitLab also shows a subscription to the
-//! namespace's owners, which this service does not (yet) do.
+//! `POST` and `PUT` serve CustomersDot and admins; `GET` also the namespace's owners (a
+//! personal namespace's user, a group's direct Owners), as GitLab's `authorize!
+//! :admin_namespace` after the lookup does (anyone else 403).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -15,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{NaiveDate, SecondsFormat, Utc};
 use serde::Serialize;
 
-use gl_http::billing::authenticate_billing_alongside;
+use gl_http::billing::{BillingCaller, Serve, authenticate_billing_alongside};
 use gl_http::grape::{Boolean, Date, Integer, Text};
 use gl_http::{ApiError, AppState, Declared, Params};
 use gl_model::{GitlabSubscription, Namespace};
@@ -32,6 +33,7 @@ const WRITE_ATTEMPTS: usize = 5;
 /// namespace by id one round trip; a full path adds the read of its route, an admin token
 /// one more (the token beside the route, the user beside the namespace).
 async fn authenticate_and_find(
+    serve: Serve,
     state: &AppState,
     method: &Method,
     headers: &HeaderMap,
@@ -40,7 +42,8 @@ async fn authenticate_and_find(
 ) -> Result<(Namespace, SubscriptionTarget), ApiError> {
     let repo = &state.repo;
     let namespace = NamespaceRef::parse(id);
-    let (_caller, target) = authenticate_billing_alongside(
+    let (caller, target) = authenticate_billing_alongside(
+        serve,
         state,
         method,
         headers,
@@ -58,6 +61,11 @@ async fn authenticate_and_find(
         .namespace
         .clone()
         .ok_or(ApiError::NotFound(Some("Namespace")))?;
+    if let BillingCaller::User(caller) = &caller
+        && !target.owners.contains(&caller.user.id)
+    {
+        return Err(ApiError::Forbidden(None));
+    }
     Ok((namespace, target))
 }
 
@@ -323,8 +331,15 @@ pub async fn show(
     headers: HeaderMap,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let (_namespace, target) =
-        authenticate_and_find(&state, &method, &headers, &params, &id).await?;
+    let (_namespace, target) = authenticate_and_find(
+        Serve::AdminsAndOthers,
+        &state,
+        &method,
+        &headers,
+        &params,
+        &id,
+    )
+    .await?;
     Ok(Json(entity(
         target.subscription.as_ref(),
         target.billable_members,
@@ -342,7 +357,7 @@ pub async fn create(
     params: Params,
 ) -> Result<Response, ApiError> {
     let (namespace, target) =
-        authenticate_and_find(&state, &method, &headers, &params, &id).await?;
+        authenticate_and_find(Serve::Admins, &state, &method, &headers, &params, &id).await?;
     let attributes = declare(&params, true)?;
     let created_at = now();
     let mut subscription = GitlabSubscription {
@@ -396,7 +411,7 @@ pub async fn update(
     params: Params,
 ) -> Result<Response, ApiError> {
     let (namespace, mut target) =
-        authenticate_and_find(&state, &method, &headers, &params, &id).await?;
+        authenticate_and_find(Serve::Admins, &state, &method, &headers, &params, &id).await?;
     let attributes = declare(&params, false)?;
     for _ in 0..WRITE_ATTEMPTS {
         let old = target

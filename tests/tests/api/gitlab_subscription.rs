@@ -59,6 +59,7 @@ on_both_backends!(
     errors_are_answered_as_gitlab_does,
     customers_dot_tokens_are_verified_against_the_portal,
     admin_tokens_are_accepted_as_for_the_admin_endpoints,
+    owners_may_read_their_namespaces_subscription,
     concurrent_updates_lose_nothing,
 );
 
@@ -370,6 +371,53 @@ async fn admin_tokens_are_accepted_as_for_the_admin_endpoints(app: TestApp) {
     ))
     .await
     .assert_snapshot(404, "namespace_not_found");
+}
+
+async fn owners_may_read_their_namespaces_subscription(app: TestApp) {
+    as_portal(&app, Method::POST, &path("11"), Some(&premium()))
+        .await
+        .assert_snapshot(201, "gitlab_subscription_created_premium");
+    let olive = personal_access_token(&app, json!({"user_id": 7}), json!(["read_api"])).await;
+    let mia = personal_access_token(&app, json!({"user_id": 6}), json!(["api"])).await;
+    let get = |namespace: &str, token: &str| {
+        admin_request(
+            Method::GET,
+            &path(namespace),
+            Presented::Header(token),
+            None,
+        )
+    };
+    app.counter.reset();
+    // A group's Owner (olive owns the subgroup), a personal namespace's user (Alice, 2).
+    app.send(get("group%2Fsubgroup", &olive))
+        .await
+        .assert_snapshot(200, "gitlab_subscription_created_premium");
+    assert_eq!(app.take_round_trips(), 2, "the route beside the token");
+    app.send(get("2", "alice-api-token"))
+        .await
+        .assert_snapshot(200, "gitlab_subscription_none");
+    // Anyone else: a Maintainer (mia in the group), another owner's group, a stranger.
+    for (namespace, token) in [
+        (GROUP, mia.as_str()),
+        (GROUP, &olive),
+        ("11", "alice-api-token"),
+    ] {
+        app.send(get(namespace, token))
+            .await
+            .assert_snapshot_for(403, "forbidden", namespace);
+    }
+    // The namespace lookup answers before the ownership check.
+    app.send(get("999", &olive))
+        .await
+        .assert_snapshot(404, "namespace_not_found");
+    // Writes stay with admins and CustomersDot.
+    let alice_put = admin_request(
+        Method::PUT,
+        &path("2"),
+        Presented::Header("alice-api-token"),
+        Some(&json!({"seats": 1})),
+    );
+    app.send(alice_put).await.assert_snapshot(403, "forbidden");
 }
 
 async fn concurrent_updates_lose_nothing(app: TestApp) {

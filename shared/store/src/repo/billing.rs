@@ -3,7 +3,9 @@
 //! from a sequence that never hands one out twice (as Postgres' does not); and namespaces'
 //! GitLab subscriptions (`GitlabSubscription`), one per namespace, versioned.
 
-use gl_model::{GitlabSubscription, Namespace, NamespaceId, StorageLimitExclusion};
+use gl_model::{
+    AccessLevel, GitlabSubscription, Member, Namespace, NamespaceId, StorageLimitExclusion, UserId,
+};
 use serde::{Deserialize, Serialize};
 
 use super::identity;
@@ -36,6 +38,9 @@ pub struct SubscriptionTarget {
     /// members of subgroups and projects and leaves out bots, blocked users and (for
     /// Ultimate) guests; the store keeps no index that would answer that in one round.
     pub billable_members: i64,
+    /// Who can administer the namespace: a personal namespace's user, a group's direct
+    /// Owners (owners inherited from ancestor groups are not read).
+    pub owners: Vec<UserId>,
 }
 
 #[derive(Clone, Copy)]
@@ -159,6 +164,7 @@ impl Billing<'_> {
                 namespace: None,
                 subscription: None,
                 billable_members: 0,
+                owners: Vec::new(),
             });
         };
         let [group, user_namespace] = identity::namespace_keys(id);
@@ -169,11 +175,28 @@ impl Billing<'_> {
             self.repo.query_all(&partition, keys::MEMBER_PREFIX)
         );
         let (found, members) = (found?, members?);
-        let personal = found[0].is_none() && found[1].is_some();
+        let personal: Option<identity::UserNamespace> = if found[0].is_none() {
+            decode(found[1].as_ref())?
+        } else {
+            None
+        };
+        let members: Vec<Member> = members.iter().map(Item::decode).collect::<Result<_, _>>()?;
+        let (billable_members, owners) = match personal {
+            Some(namespace) => (1, vec![namespace.user_id]),
+            None => (
+                members.len() as i64,
+                members
+                    .iter()
+                    .filter(|member| member.access_level == AccessLevel::Owner)
+                    .map(|member| member.user_id)
+                    .collect(),
+            ),
+        };
         Ok(SubscriptionTarget {
             namespace: identity::namespace_from(found[0].as_ref(), found[1].as_ref())?,
             subscription: decode(found[2].as_ref())?,
-            billable_members: if personal { 1 } else { members.len() as i64 },
+            billable_members,
+            owners,
         })
     }
 
