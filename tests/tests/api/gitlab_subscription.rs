@@ -2,6 +2,8 @@
 //! stand-in portal and admin tokens, namespaces by id or full path, the entity's plan, seat
 //! and billing fields, every error body, concurrent updates, and the round-trip budgets.
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::http::{Method, Request};
 use serde_json::{Value, json};
@@ -61,6 +63,7 @@ on_both_backends!(
     admin_tokens_are_accepted_as_for_the_admin_endpoints,
     owners_may_read_their_namespaces_subscription,
     concurrent_updates_lose_nothing,
+    updates_that_keep_losing_races_answer_409,
 );
 
 async fn subscriptions_are_created_shown_and_updated(app: TestApp) {
@@ -463,4 +466,80 @@ async fn concurrent_updates_lose_nothing(app: TestApp) {
                "billing": {"subscription_start_date": "2026-01-15",
                            "subscription_end_date": "2037-06-30", "trial_ends_on": null}})
     );
+}
+
+/// A store where someone else always writes a subscription between its read and its
+/// versioned write: every such write then fails its condition.
+struct Meddling(Arc<gl_store::CountingStore>);
+
+#[async_trait::async_trait]
+impl gl_store::Store for Meddling {
+    async fn get_many(
+        &self,
+        keys: &[gl_store::Key],
+    ) -> Result<Vec<Option<gl_store::Item>>, gl_store::StoreError> {
+        self.0.get_many(keys).await
+    }
+
+    async fn query(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<gl_store::Page, gl_store::StoreError> {
+        self.0.query(pk, sk_prefix, start_after, limit).await
+    }
+
+    async fn write(&self, ops: Vec<gl_store::WriteOp>) -> Result<(), gl_store::StoreError> {
+        use gl_store::{Condition, WriteOp};
+        for op in &ops {
+            if let WriteOp::Put {
+                item,
+                condition: Condition::VersionEquals(version),
+            } = op
+                && let Some(mut current) = self
+                    .0
+                    .get_many(std::slice::from_ref(&item.key))
+                    .await?
+                    .pop()
+                    .flatten()
+            {
+                current.attrs.insert("version".into(), json!(version + 1));
+                current.attrs.insert("seats".into(), json!(99));
+                self.0
+                    .write(vec![WriteOp::Put {
+                        item: current,
+                        condition: Condition::None,
+                    }])
+                    .await?;
+            }
+        }
+        self.0.write(ops).await
+    }
+
+    async fn ping(&self) -> Result<(), gl_store::StoreError> {
+        self.0.ping().await
+    }
+}
+
+async fn updates_that_keep_losing_races_answer_409(app: TestApp) {
+    as_portal(&app, Method::POST, &path(GROUP), Some(&premium()))
+        .await
+        .assert_snapshot(201, "gitlab_subscription_created_premium");
+    // The same store (and table) behind a router whose every update loses its race.
+    let meddled = TestApp::over(Arc::new(Meddling(app.counter.clone())), None);
+    as_portal(
+        &meddled,
+        Method::PUT,
+        &path(GROUP),
+        Some(&json!({"seats": 3})),
+    )
+    .await
+    .assert_snapshot(409, "gitlab_subscription_conflict");
+    // What stands is the other writer's, not half of this request.
+    let shown = as_portal(&app, Method::GET, &path(GROUP), None)
+        .await
+        .json();
+    assert_eq!(shown["usage"]["seats_in_subscription"], json!(99));
 }
