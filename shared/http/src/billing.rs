@@ -33,7 +33,7 @@ pub enum Serve {
 }
 
 /// Authenticates a billing request with the endpoint's reads riding along, as
-/// [`authenticate_admin_alongside`] does for tokens (`first` beside the token, `then` beside
+/// [`crate::admin::authenticate_admin_alongside`] does for tokens (`first` beside the token, `then` beside
 /// the user). A JWT needs no store read: `first` and `then` run once it is verified. Any JWT
 /// failure, a function without `CUSTOMERS_DOT_URL` and a portal that cannot be reached
 /// included, is GitLab's plain 401, never a 500.
