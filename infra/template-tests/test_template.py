@@ -169,3 +169,26 @@ def test_the_admin_role_reaches_only_its_items(expanded):
             assert sorted(leading) == ["STORAGE_EXCLUSION#*", "STORAGE_EXCLUSIONS"]
         else:
             assert "STORAGE_EXCLUSIONS" in leading and "PATTOKEN#*" in leading
+
+
+def test_the_billing_role_reaches_only_its_items(expanded):
+    """The billing function reads what authentication, namespace lookups and member counts
+    need, and writes only the subscriptions: every statement is limited by leading key."""
+    role = resources_of(expanded, "AWS::IAM::Role")["BillingFunctionRole"]
+    statements = [
+        statement
+        for policy in role["Properties"]["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+        if any(a.startswith("dynamodb:") for a in as_list(statement["Action"]))
+    ]
+    assert len(statements) == 2
+    writes = {"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"}
+    for statement in statements:
+        leading = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+        if writes & set(as_list(statement["Action"])):
+            assert sorted(leading) == ["GITLAB_SUBSCRIPTION#*"]
+        else:
+            assert sorted(leading) == sorted(
+                ["PATTOKEN#*", "USER#*", "SETTINGS", "NAMESPACE#*", "ROUTE#*",
+                 "GITLAB_SUBSCRIPTION#*"]
+            )

@@ -22,6 +22,7 @@ pub fn app(state: AppState) -> Router {
             .merge(shell::router(state.clone()))
             .merge(kas::router(state.clone()))
             .merge(admin::router(state.clone()))
+            .merge(billing::router(state.clone()))
             .merge(error_tracking::router(state)),
     )
 }

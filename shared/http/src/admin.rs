@@ -35,6 +35,13 @@ pub struct AdminAuthenticated {
     pub settings: Settings,
 }
 
+/// An active user's valid personal access token, admin or not, with the instance settings.
+#[derive(Debug, Clone)]
+pub struct TokenAuthenticated {
+    pub user: User,
+    pub settings: Settings,
+}
+
 /// `AccessTokenValidationService#validate`: expiry, then revocation, then the scope.
 pub fn validate_token(
     token: &PersonalAccessToken,
@@ -131,6 +138,29 @@ where
     FA: Future<Output = Result<A, StoreError>>,
     FB: Future<Output = Result<B, StoreError>>,
 {
+    let (TokenAuthenticated { user, settings }, then) =
+        authenticate_user_alongside(state, method, headers, params, first, then).await?;
+    if !user.admin {
+        return Err(ApiError::Forbidden(None));
+    }
+    Ok((AdminAuthenticated { user, settings }, then))
+}
+
+/// [`authenticate_admin_alongside`] without its last step: an active user's valid token,
+/// admin or not, for endpoints that also serve some non-admins (a namespace's owners read
+/// its subscription). The caller decides what a non-admin may do.
+pub async fn authenticate_user_alongside<A, B, FA, FB>(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+    params: &Params,
+    first: FA,
+    then: impl FnOnce(A) -> FB,
+) -> Result<(TokenAuthenticated, B), ApiError>
+where
+    FA: Future<Output = Result<A, StoreError>>,
+    FB: Future<Output = Result<B, StoreError>>,
+{
     let token = presented_token(headers, params).ok_or(ApiError::Unauthorized)?;
     let digest = gl_auth::token_digest(&token);
     let (found, first) = tokio::join!(
@@ -158,10 +188,7 @@ where
     if user.state != UserState::Active {
         return Err(ApiError::Unauthorized);
     }
-    if !user.admin {
-        return Err(ApiError::Forbidden(None));
-    }
-    Ok((AdminAuthenticated { user, settings }, then?))
+    Ok((TokenAuthenticated { user, settings }, then?))
 }
 
 /// For endpoints that take no body: the token from the headers or the query string.

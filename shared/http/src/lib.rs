@@ -3,6 +3,7 @@
 //! the adapters that run one router in Lambda, in the local server and in tests.
 
 pub mod admin;
+pub mod billing;
 pub mod config;
 pub mod error;
 pub mod grape;

@@ -52,6 +52,7 @@
 //! | storage limit exclusion           | `STORAGE_EXCLUSIONS`            | `EXCLUSION#<id, 20 digits>` |
 //! | exclusion id sequence             | `STORAGE_EXCLUSIONS`            | `SEQUENCE`           |
 //! | a namespace's exclusion (unique)  | `STORAGE_EXCLUSION#<namespace>` | `STORAGE_EXCLUSION`  |
+//! | a namespace's GitLab subscription | `GITLAB_SUBSCRIPTION#<namespace>` | `GITLAB_SUBSCRIPTION` |
 //!
 //! The list lives in one partition, its sort keys zero-padded so that a query answers in id
 //! order (GitLab paginates `LimitExclusion.all` by id); the per-namespace item makes "one
@@ -262,6 +263,20 @@ pub fn namespace_storage_limit_exclusion(namespace_id: NamespaceId) -> Key {
         format!("STORAGE_EXCLUSION#{namespace_id}"),
         "STORAGE_EXCLUSION",
     )
+}
+
+/// A namespace's one `GitlabSubscription`: its own partition, so that "one per namespace"
+/// is a `NotExists` condition and the billing role can be limited to it by leading key.
+pub fn gitlab_subscription(namespace_id: NamespaceId) -> Key {
+    Key::new(
+        format!("GITLAB_SUBSCRIPTION#{namespace_id}"),
+        "GITLAB_SUBSCRIPTION",
+    )
+}
+
+/// The partition holding a namespace's record and its memberships (`MEMBER#<user>`).
+pub fn namespace_partition(namespace_id: NamespaceId) -> String {
+    group(namespace_id).pk
 }
 
 // Seed.

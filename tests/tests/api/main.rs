@@ -12,6 +12,7 @@ mod check;
 mod discover;
 mod error_tracking;
 mod git_audit_event;
+mod gitlab_subscription;
 mod kas;
 mod lfs;
 mod private_token;

@@ -37,7 +37,80 @@ pub struct TestApp {
     pub router: Router,
     pub counter: Arc<CountingStore>,
     pub repo: Repository,
+    /// The stand-in for CustomersDot the router verifies its JWTs against.
+    pub portal: Arc<Portal>,
     dynamo: Option<DynamoStore>,
+}
+
+/// CustomersDot's base URL as the tests configure it (`CUSTOMERS_DOT_URL`).
+pub const PORTAL_URL: &str = "https://customers.example.com";
+/// The RSA test keys of `shared/auth/tests/fixtures`: A is in the portal's key set, B is not.
+pub const PORTAL_KEY_A: &[u8] =
+    include_bytes!("../../../shared/auth/tests/fixtures/customers-dot-a.pem");
+pub const PORTAL_KEY_B: &[u8] =
+    include_bytes!("../../../shared/auth/tests/fixtures/customers-dot-b.pem");
+const PORTAL_JWKS: &str =
+    include_str!("../../../shared/auth/tests/fixtures/customers-dot-jwks-a.json");
+
+/// A stand-in for CustomersDot: its OpenID discovery document and key set (key A), or
+/// nothing at all while `down`.
+#[derive(Default)]
+pub struct Portal {
+    pub down: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl gl_auth::customers_dot::FetchJson for Portal {
+    async fn fetch_json(&self, url: &str) -> Result<Value, String> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err("connection refused".to_owned());
+        }
+        match url {
+            "https://customers.example.com/.well-known/openid-configuration" => {
+                Ok(serde_json::json!({
+                "issuer": PORTAL_URL,
+                "jwks_uri": "https://customers.example.com/oauth/discovery/keys",
+                "id_token_signing_alg_values_supported": ["RS256"]}))
+            }
+            "https://customers.example.com/oauth/discovery/keys" => {
+                Ok(serde_json::from_str(PORTAL_JWKS).expect("JWKS fixture"))
+            }
+            other => Err(format!("404 {other}")),
+        }
+    }
+}
+
+/// CustomersDot's claims, valid for a minute.
+pub fn customers_dot_claims() -> Value {
+    let now = chrono::Utc::now().timestamp();
+    serde_json::json!({"iss": PORTAL_URL, "sub": "customers-dot-internal-api",
+        "aud": "gitlab-subscriptions", "iat": now, "exp": now + 60})
+}
+
+/// A JWT signed with the test key `pem` (PKCS#1 PEM) under `kid`.
+pub fn customers_dot_jwt(pem: &[u8], kid: &str, claims: &Value) -> String {
+    use base64::Engine as _;
+    let text = std::str::from_utf8(pem).expect("PEM is text");
+    let body: String = text
+        .lines()
+        .filter(|line| !line.starts_with("-----"))
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .expect("PEM body is base64");
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &jsonwebtoken::EncodingKey::from_rsa_der(&der),
+    )
+    .expect("the token signs")
+}
+
+/// A good CustomersDot JWT.
+pub fn customers_dot_token() -> String {
+    customers_dot_jwt(PORTAL_KEY_A, "key-a", &customers_dot_claims())
 }
 
 static TABLE_SEQUENCE: AtomicU64 = AtomicU64::new(0);
@@ -102,14 +175,17 @@ impl TestApp {
         let counter = Arc::new(CountingStore::new(inner));
         let store: Arc<dyn Store> = counter.clone();
         let repo = Repository::new(Arc::clone(&store));
+        let portal = Arc::new(Portal::default());
         let state = local_api::state(store, SECRET)
             .with_error_tracking_token(Some(ERROR_TRACKING_TOKEN.as_bytes()))
-            .with_kas_secret(Some(KAS_KEY));
+            .with_kas_secret(Some(KAS_KEY))
+            .with_customers_dot(PORTAL_URL, portal.clone());
         let router = local_api::app(state);
         Self {
             router,
             counter,
             repo,
+            portal,
             dynamo,
         }
     }

@@ -17,7 +17,7 @@ pub mod kas;
 pub mod seed;
 pub mod shell;
 
-pub use billing::{Billing, ExclusionTarget};
+pub use billing::{Billing, ExclusionTarget, SubscriptionTarget};
 pub use error_tracking::ErrorTracking;
 pub use git_access::{ActorQuery, GitAccess, GitAccessRecords, ProjectQuery};
 pub use identity::{Identity, NamespaceRef};

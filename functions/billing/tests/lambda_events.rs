@@ -1,0 +1,66 @@
+//! The `billing` function's handler fed API Gateway REST events as CustomersDot's calls
+//! arrive through the private API: stage in the path, the internal mount, an admin token in
+//! `PRIVATE-TOKEN`, a base64 JSON body, a URL-encoded full path in the path.
+
+use http_body_util::BodyExt;
+
+use gl_http::{AppState, InstanceInfo};
+
+const TOKEN: &str = "admin-token-plaintext";
+
+async fn state() -> AppState {
+    let seed = r#"{"users":[{"id":1,"username":"root","name":"Administrator","email":"a@example.com","admin":true,"namespace_id":1}],
+        "groups":[{"id":10,"path":"group","name":"Group","parent_id":null},{"id":11,"path":"subgroup","name":"Subgroup","parent_id":10}],
+        "personal_access_tokens":[{"user_id":1,"name":"admin","token":"admin-token-plaintext","scopes":["api"],"expires_at":"2099-12-31"}],
+        "settings":{"gitlab_url":"https://gitlab.example.com/","gitaly":{"address":"tcp://gitaly:8075","token":"t","storage":"default"}}}"#;
+    let store = gl_http::seed::in_memory_store(seed).await.unwrap();
+    let instance = InstanceInfo {
+        gitlab_version: "18.6.0".into(),
+        gitlab_rev: "abc".into(),
+    };
+    AppState::new(store, None, instance)
+}
+
+async fn invoke(state: &AppState, event: &str) -> (u16, String) {
+    let request = lambda_http::request::from_str(event).expect("a valid REST event");
+    let router = gl_http::with_gitlab_fallbacks(billing::router(state.clone()));
+    let response = gl_http::lambda::handle(router, request).await;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+fn create_event(namespace: &str, token: &str) -> String {
+    include_str!("fixtures/rest-create-subscription.json")
+        .replace("{{NAMESPACE}}", namespace)
+        .replace("{{TOKEN}}", token)
+}
+
+#[tokio::test]
+async fn subscriptions_through_api_gateway() {
+    let state = state().await;
+    // A URL-encoded full path stays one path segment through the gateway.
+    assert_eq!(
+        invoke(&state, &create_event("group%2Fsubgroup", TOKEN)).await,
+        (
+            201,
+            r#"{"plan":{"code":"premium","name":"Premium","trial":false,"auto_renew":null,"upgradable":true,"exclude_guests":false},"usage":{"seats_in_subscription":10,"seats_in_use":0,"max_seats_used":0,"seats_owed":0},"billing":{"subscription_start_date":"2026-01-15","subscription_end_date":"2036-01-15","trial_ends_on":null}}"#.to_owned()
+        )
+    );
+    assert_eq!(
+        invoke(&state, &create_event("11", TOKEN)).await,
+        (
+            400,
+            r#"{"message":{"namespace_id":["has already been taken"]}}"#.to_owned()
+        )
+    );
+}
+
+#[tokio::test]
+async fn wrong_token_through_api_gateway() {
+    let state = state().await;
+    assert_eq!(
+        invoke(&state, &create_event("10", "nope")).await,
+        (401, r#"{"message":"401 Unauthorized"}"#.to_owned())
+    );
+}
