@@ -19,7 +19,7 @@ use gl_http::grape::Text;
 use gl_http::{ApiError, AppState, Declared, Params};
 use gl_model::Namespace;
 use gl_store::StoreError;
-use gl_store::repo::{ExclusionTarget, NamespaceRef};
+use gl_store::repo::ExclusionTarget;
 
 use crate::gitlab_com_only;
 
@@ -40,18 +40,12 @@ async fn authenticate_and_find(
     id: &str,
 ) -> Result<(AdminAuthenticated, ExclusionTarget), ApiError> {
     let repo = &state.repo;
-    let namespace = NamespaceRef::parse(id);
     let (admin, target) = authenticate_admin_alongside(
         state,
         method,
         headers,
         params,
-        async {
-            match &namespace {
-                Some(namespace) => repo.identity().namespace_id(namespace).await,
-                None => Ok(None),
-            }
-        },
+        repo.identity().namespace_id(id),
         |namespace_id| repo.billing().storage_limit_exclusion_target(namespace_id),
     )
     .await?;

@@ -13,7 +13,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::{NaiveDate, SecondsFormat, Utc};
+use chrono::{NaiveDate, Utc};
 use serde::Serialize;
 
 use gl_http::billing::{BillingCaller, Serve, authenticate_billing_alongside};
@@ -21,9 +21,10 @@ use gl_http::grape::{Boolean, Date, Integer, Text};
 use gl_http::{ApiError, AppState, Declared, Params};
 use gl_model::{GitlabSubscription, Namespace};
 use gl_store::StoreError;
-use gl_store::repo::{NamespaceRef, SubscriptionTarget};
+use gl_store::repo::SubscriptionTarget;
 
 use crate::plans::Plan;
+use crate::seats::{paid, reset_seats_on_new_term};
 
 /// Updates that lose a race read the subscription again and reapply the request this many
 /// times before answering 409.
@@ -41,19 +42,13 @@ async fn authenticate_and_find(
     id: &str,
 ) -> Result<(Namespace, SubscriptionTarget), ApiError> {
     let repo = &state.repo;
-    let namespace = NamespaceRef::parse(id);
     let (caller, target) = authenticate_billing_alongside(
         serve,
         state,
         method,
         headers,
         params,
-        async {
-            match &namespace {
-                Some(namespace) => repo.identity().namespace_id(namespace).await,
-                None => Ok(None),
-            }
-        },
+        repo.identity().namespace_id(id),
         |namespace_id| repo.billing().subscription_target(namespace_id),
     )
     .await?;
@@ -127,7 +122,7 @@ fn declare(params: &Params, create: bool) -> Result<Attributes, ApiError> {
 }
 
 fn now() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+    gl_model::gitlab_timestamp(Utc::now())
 }
 
 /// Sets what the request supplied. `trial_starts_on` defaults to the start date on a trial
@@ -168,18 +163,6 @@ fn apply(subscription: &mut GitlabSubscription, attributes: &Attributes) {
     }
 }
 
-/// `has_a_paid_hosted_plan?`: a known paid plan with seats, not on trial. Only these show
-/// their stored seat statistics and owe seats.
-fn paid(subscription: &GitlabSubscription) -> bool {
-    !subscription.trial
-        && subscription.seats > 0
-        && subscription
-            .plan_code
-            .as_deref()
-            .and_then(Plan::find)
-            .is_some_and(Plan::paid_hosted)
-}
-
 /// The model's validations, in the order GitLab declares them: `seats` present, one
 /// subscription per namespace, trial dates present on a trial, and a trial that ends after it
 /// starts. `render_validation_error!` answers with all of them.
@@ -214,30 +197,6 @@ fn validate(
         Ok(())
     } else {
         Err(ApiError::RecordInvalid(errors))
-    }
-}
-
-/// `reset_seat_statistics` on update: a paid subscription starting a new term (start and end
-/// both move, the new start on or after the old end, or there was no end), or leaving its
-/// trial, starts counting seats afresh from the namespace's billable members now. GitLab's
-/// rules around `max_seats_used_changed_at` and the `ultimate_trial_paid_customer` plan are
-/// not mirrored.
-fn reset_seats_on_new_term(
-    old: &GitlabSubscription,
-    new: &mut GitlabSubscription,
-    billable_members: i64,
-) {
-    if !paid(new) {
-        return;
-    }
-    let new_term = old.start_date != new.start_date
-        && old.end_date != new.end_date
-        && old.end_date.is_none_or(|end| new.start_date >= end);
-    let trial_ended = old.trial && !new.trial;
-    if new_term || trial_ended {
-        new.max_seats_used = billable_members;
-        new.seats_in_use = billable_members;
-        new.max_seats_used_changed_at = Some(now());
     }
 }
 
@@ -478,57 +437,6 @@ mod tests {
             updated_at: String::new(),
             version: 1,
         }
-    }
-
-    #[test]
-    fn a_new_term_resets_seats_a_moved_end_date_does_not() {
-        let old = premium();
-        let mut extended = old.clone();
-        extended.end_date = Some(date("2027-06-01"));
-        reset_seats_on_new_term(&old, &mut extended, 3);
-        assert_eq!(extended.max_seats_used, 12);
-
-        let mut renewed = old.clone();
-        renewed.start_date = date("2027-01-01");
-        renewed.end_date = Some(date("2028-01-01"));
-        reset_seats_on_new_term(&old, &mut renewed, 3);
-        assert_eq!((renewed.max_seats_used, renewed.seats_in_use), (3, 3));
-
-        // Overlapping terms are no new term.
-        let mut overlapping = old.clone();
-        overlapping.start_date = date("2026-06-01");
-        overlapping.end_date = Some(date("2027-06-01"));
-        reset_seats_on_new_term(&old, &mut overlapping, 3);
-        assert_eq!(overlapping.max_seats_used, 12);
-    }
-
-    #[test]
-    fn leaving_a_trial_resets_seats_and_free_plans_never_do() {
-        let mut trial = premium();
-        trial.trial = true;
-        let mut converted = trial.clone();
-        converted.trial = false;
-        reset_seats_on_new_term(&trial, &mut converted, 7);
-        assert_eq!(converted.max_seats_used, 7);
-
-        let mut free = premium();
-        free.plan_code = Some("free".to_owned());
-        let mut renewed = free.clone();
-        renewed.start_date = date("2027-01-01");
-        renewed.end_date = Some(date("2028-01-01"));
-        reset_seats_on_new_term(&free, &mut renewed, 7);
-        assert_eq!(renewed.max_seats_used, 12);
-    }
-
-    #[test]
-    fn paid_means_a_known_paid_plan_with_seats_off_trial() {
-        assert!(paid(&premium()));
-        let mut no_seats = premium();
-        no_seats.seats = 0;
-        assert!(!paid(&no_seats));
-        let mut unknown = premium();
-        unknown.plan_code = Some("platinum".to_owned());
-        assert!(!paid(&unknown));
     }
 
     #[test]

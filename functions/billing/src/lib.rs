@@ -9,6 +9,7 @@ use gl_http::AppState;
 
 mod gitlab_subscription;
 mod plans;
+mod seats;
 
 pub fn router(state: AppState) -> Router {
     use gitlab_subscription::{create, show, update};

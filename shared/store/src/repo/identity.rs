@@ -211,15 +211,14 @@ impl Identity<'_> {
         settings_from(self.repo.get_item(keys::settings()).await?.as_ref())
     }
 
-    /// The namespace id `namespace` names: by id without a read, by full path one read of its
-    /// route (a project's route names none).
-    pub async fn namespace_id(
-        self,
-        namespace: &NamespaceRef,
-    ) -> Result<Option<NamespaceId>, StoreError> {
-        match namespace {
-            NamespaceRef::Id(id) => Ok(Some(*id)),
-            NamespaceRef::FullPath(path) => namespace_id_by_path(self.repo, path).await,
+    /// The namespace id an `:id` path parameter names, as GitLab's `find_namespace` reads it:
+    /// by id without a read, by (URL-decoded) full path one read of its route (a project's
+    /// route names none); anything else names nothing.
+    pub async fn namespace_id(self, id: &str) -> Result<Option<NamespaceId>, StoreError> {
+        match NamespaceRef::parse(id) {
+            Some(NamespaceRef::Id(id)) => Ok(Some(id)),
+            Some(NamespaceRef::FullPath(path)) => namespace_id_by_path(self.repo, &path).await,
+            None => Ok(None),
         }
     }
 
