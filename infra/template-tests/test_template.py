@@ -119,7 +119,7 @@ def router_routes():
     routes = set()
     for lib in (ROOT / "functions").glob("*/src/**/*.rs"):
         text = lib.read_text()
-        for path, handlers in re.findall(r'\.route\(\s*"([^"]+)",\s*([^)]*\)(?:\.[a-z_]+\([^)]*\))*)', text):
+        for path, handlers in re.findall(r'\.route\(\s*"([^"]+)",\s*([^)]*\)(?:\s*\.[a-z_]+\([^)]*\))*)', text):
             for method in re.findall(r"\b(get|post|put|patch|delete)\(", handlers):
                 # REST API resources have no trailing slash; API Gateway matches `/x/` to `/x`
                 # and the router serves both forms.
@@ -173,7 +173,8 @@ def test_the_admin_role_reaches_only_its_items(expanded):
 
 def test_the_billing_role_reaches_only_its_items(expanded):
     """The billing function reads what authentication, namespace lookups and member counts
-    need, and writes only the subscriptions: every statement is limited by leading key."""
+    need, and writes only the billing family's own items: every statement is limited by
+    leading key."""
     role = resources_of(expanded, "AWS::IAM::Role")["BillingFunctionRole"]
     statements = [
         statement
@@ -183,12 +184,13 @@ def test_the_billing_role_reaches_only_its_items(expanded):
     ]
     assert len(statements) == 2
     writes = {"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"}
+    own = ["GITLAB_SUBSCRIPTION#*", "ADD_ON_PURCHASE#*", "MINUTE_PACKS#*",
+           "MINUTE_PACK_PURCHASE#*", "UPCOMING_RECONCILIATION#*"]
     for statement in statements:
         leading = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
         if writes & set(as_list(statement["Action"])):
-            assert sorted(leading) == ["GITLAB_SUBSCRIPTION#*"]
+            assert sorted(leading) == sorted(own)
         else:
             assert sorted(leading) == sorted(
-                ["PATTOKEN#*", "USER#*", "SETTINGS", "NAMESPACE#*", "ROUTE#*",
-                 "GITLAB_SUBSCRIPTION#*"]
+                ["PATTOKEN#*", "USER#*", "SETTINGS", "NAMESPACE#*", "ROUTE#*"] + own
             )

@@ -146,6 +146,10 @@ where
     Ok((AdminAuthenticated { user, settings }, then))
 }
 
+/// A check of the instance settings that answers before authentication does, as a
+/// GitLab.com-only endpoint's `before` block (`forbidden! unless ...`) does.
+pub type Gate = fn(&Settings) -> Result<(), ApiError>;
+
 /// [`authenticate_admin_alongside`] without its last step: an active user's valid token,
 /// admin or not, for endpoints that also serve some non-admins (a namespace's owners read
 /// its subscription). The caller decides what a non-admin may do.
@@ -161,7 +165,30 @@ where
     FA: Future<Output = Result<A, StoreError>>,
     FB: Future<Output = Result<B, StoreError>>,
 {
-    let token = presented_token(headers, params).ok_or(ApiError::Unauthorized)?;
+    authenticate_user_gated(None, state, method, headers, params, first, then).await
+}
+
+/// [`authenticate_user_alongside`] behind `gate`, which sees the settings read beside the
+/// token and answers first: a request with no token reads the settings alone for it.
+pub async fn authenticate_user_gated<A, B, FA, FB>(
+    gate: Option<Gate>,
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+    params: &Params,
+    first: FA,
+    then: impl FnOnce(A) -> FB,
+) -> Result<(TokenAuthenticated, B), ApiError>
+where
+    FA: Future<Output = Result<A, StoreError>>,
+    FB: Future<Output = Result<B, StoreError>>,
+{
+    let Some(token) = presented_token(headers, params) else {
+        if let Some(gate) = gate {
+            gate(&state.repo.identity().settings().await?)?;
+        }
+        return Err(ApiError::Unauthorized);
+    };
     let digest = gl_auth::token_digest(&token);
     let (found, first) = tokio::join!(
         state
@@ -171,6 +198,9 @@ where
         first
     );
     let (stored, settings) = found?;
+    if let Some(gate) = gate {
+        gate(&settings)?;
+    }
     let stored = stored.ok_or(ApiError::Unauthorized)?;
     let (scopes, named): (&[&str], &'static str) =
         if method == Method::GET || method == Method::HEAD {

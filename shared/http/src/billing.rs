@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, Method};
 use gl_auth::customers_dot::CUSTOMERS_DOT_HEADER;
 use gl_store::StoreError;
 
-use crate::admin::{TokenAuthenticated, authenticate_user_alongside};
+use crate::admin::{Gate, TokenAuthenticated, authenticate_user_gated};
 use crate::{ApiError, AppState, Params};
 
 /// Who a billing request comes from.
@@ -50,21 +50,57 @@ where
     FA: Future<Output = Result<A, StoreError>>,
     FB: Future<Output = Result<B, StoreError>>,
 {
+    authenticate_billing_gated(None, serve, state, method, headers, params, first, then).await
+}
+
+/// [`authenticate_billing_alongside`] behind `gate`, which answers before any credential is
+/// judged (the upcoming reconciliations' GitLab.com check). The settings it needs are read
+/// beside a token, or beside `first` and the JWT's verification: no round of their own.
+#[allow(clippy::too_many_arguments)]
+pub async fn authenticate_billing_gated<A, B, FA, FB>(
+    gate: Option<Gate>,
+    serve: Serve,
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+    params: &Params,
+    first: FA,
+    then: impl FnOnce(A) -> FB,
+) -> Result<(BillingCaller, B), ApiError>
+where
+    FA: Future<Output = Result<A, StoreError>>,
+    FB: Future<Output = Result<B, StoreError>>,
+{
     let Some(token) = headers.get(CUSTOMERS_DOT_HEADER) else {
         let (caller, found) =
-            authenticate_user_alongside(state, method, headers, params, first, then).await?;
+            authenticate_user_gated(gate, state, method, headers, params, first, then).await?;
         return match (caller.user.admin, serve) {
             (true, _) => Ok((BillingCaller::Admin(Box::new(caller)), found)),
             (false, Serve::AdminsAndOthers) => Ok((BillingCaller::User(Box::new(caller)), found)),
             (false, Serve::Admins) => Err(ApiError::Forbidden(None)),
         };
     };
-    let verifier = state.customers_dot.as_ref().ok_or(ApiError::Unauthorized)?;
-    let token = token.to_str().map_err(|_| ApiError::Unauthorized)?;
-    if let Err(err) = verifier.verify(token).await {
-        tracing::info!(error = %err, "CustomersDot token refused");
-        return Err(ApiError::Unauthorized);
-    }
-    let found = then(first.await?).await?;
+    let verified = async {
+        let verifier = state.customers_dot.as_ref().ok_or(ApiError::Unauthorized)?;
+        let token = token.to_str().map_err(|_| ApiError::Unauthorized)?;
+        verifier.verify(token).await.map_err(|err| {
+            tracing::info!(error = %err, "CustomersDot token refused");
+            ApiError::Unauthorized
+        })
+    };
+    let first = match gate {
+        None => {
+            verified.await?;
+            first.await?
+        }
+        Some(gate) => {
+            let (settings, verified, first) =
+                tokio::join!(state.repo.identity().settings(), verified, first);
+            gate(&settings?)?;
+            verified?;
+            first?
+        }
+    };
+    let found = then(first).await?;
     Ok((BillingCaller::CustomersDot, found))
 }

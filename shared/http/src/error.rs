@@ -67,6 +67,9 @@ pub enum ApiError {
     /// `render_api_error!(message, status)`: the message as it is, with no status prefix.
     #[error("{status}: {message}")]
     Message { status: StatusCode, message: String },
+    /// `render_api_error!({ error: message }, status)`: `{"message":{"error":...}}`.
+    #[error("{status}: {error}")]
+    MessageError { status: StatusCode, error: String },
     /// The API guard's `ExpiredError` / `RevokedError`: 401 `invalid_token`.
     #[error("invalid token: {0}")]
     InvalidToken(&'static str),
@@ -141,7 +144,9 @@ impl ApiError {
             Self::UnprocessableEntity => StatusCode::UNPROCESSABLE_ENTITY,
             Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
-            Self::Message { status, .. } | Self::Denied { status, .. } => *status,
+            Self::Message { status, .. }
+            | Self::MessageError { status, .. }
+            | Self::Denied { status, .. } => *status,
         }
     }
 
@@ -181,6 +186,7 @@ impl ApiError {
                 json!({ "message": errors })
             }
             Self::Message { message, .. } => json!({ "message": message }),
+            Self::MessageError { error, .. } => json!({ "message": { "error": error } }),
             Self::InvalidToken(description) => {
                 json!({"error": "invalid_token", "error_description": description})
             }
@@ -197,6 +203,35 @@ impl ApiError {
     }
 }
 
+/// `{"message":{"attr":["error", ...], ...}}`, attributes in the order given, each once.
+struct ValidationMessages<'a>(&'a [(&'static str, Vec<String>)]);
+
+impl serde::Serialize for ValidationMessages<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        struct Ordered<'a>(&'a [(&'static str, Vec<String>)]);
+        impl serde::Serialize for Ordered<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut merged: Vec<(&str, Vec<&String>)> = Vec::new();
+                for (attribute, messages) in self.0 {
+                    match merged.iter_mut().find(|(seen, _)| seen == attribute) {
+                        Some((_, all)) => all.extend(messages),
+                        None => merged.push((attribute, messages.iter().collect())),
+                    }
+                }
+                let mut map = serializer.serialize_map(Some(merged.len()))?;
+                for (attribute, messages) in &merged {
+                    map.serialize_entry(attribute, messages)?;
+                }
+                map.end()
+            }
+        }
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry("message", &Ordered(self.0))?;
+        map.end()
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = match &self {
@@ -208,6 +243,12 @@ impl IntoResponse for ApiError {
                     message: message.clone(),
                 };
                 (*status, axum::Json(body)).into_response()
+            }
+            // `errors.messages` is a Ruby hash: attributes in the order the model declares
+            // its validations, which a JSON map would sort.
+            Self::RecordInvalid(errors) => {
+                let body = ValidationMessages(errors);
+                (self.status(), axum::Json(body)).into_response()
             }
             _ => (self.status(), axum::Json(self.body())).into_response(),
         };

@@ -119,6 +119,12 @@ pub trait Elements: Type {
     fn elements<'v>(&self, value: &'v Value) -> Result<&'v [Value], Reason>;
 
     fn element(&self) -> &Self::Element;
+
+    /// Whether the elements' declarations are named with their index (`key[0][member]`) or
+    /// without (`key[member]`).
+    fn indexed(&self) -> bool {
+        true
+    }
 }
 
 /// Grape's `Integer`: a JSON integer, or a string holding one (surrounding whitespace
@@ -262,6 +268,44 @@ impl<T: Members> Elements for Array<T> {
 
     fn element(&self) -> &T {
         &self.0
+    }
+}
+
+/// Grape's `Array[JSON]`: a JSON array of objects, or one object standing for an array of
+/// it (Grape's JSON coercion). Its members are named without an index, as GitLab's own
+/// specs of such parameters show (`upcoming_reconciliations[namespace_id] is empty`); an
+/// element that is no object is invalid, named the same way.
+#[derive(Debug, Clone, Copy)]
+pub struct JsonArray;
+
+impl Type for JsonArray {
+    type Output = Vec<Map<String, Value>>;
+
+    fn coerce(&self, value: &Value) -> Result<Self::Output, Reason> {
+        self.elements(value)?
+            .iter()
+            .map(|element| element.as_object().cloned().ok_or(Reason::Invalid))
+            .collect()
+    }
+}
+
+impl Elements for JsonArray {
+    type Element = Hash;
+
+    fn elements<'v>(&self, value: &'v Value) -> Result<&'v [Value], Reason> {
+        match value {
+            Value::Array(elements) => Ok(elements),
+            Value::Object(_) => Ok(std::slice::from_ref(value)),
+            _ => Err(Reason::Invalid),
+        }
+    }
+
+    fn element(&self) -> &Hash {
+        &Hash
+    }
+
+    fn indexed(&self) -> bool {
+        false
     }
 }
 
@@ -438,6 +482,15 @@ impl<T> Resolve for Required<T> {
 
     fn resolve(self) -> Option<T> {
         self.0
+    }
+}
+
+/// The values of an array's blocks: present when every element's are.
+impl<R: Resolve> Resolve for Vec<R> {
+    type Values = Vec<R::Values>;
+
+    fn resolve(self) -> Option<Self::Values> {
+        self.into_iter().map(Resolve::resolve).collect()
     }
 }
 
@@ -626,7 +679,11 @@ impl<'p> Declared<'p> {
         };
         let mut results = Vec::with_capacity(elements.len());
         for (index, element) in elements.iter().enumerate() {
-            let path = format!("{name}[{index}]");
+            let path = if ty.indexed() {
+                format!("{name}[{index}]")
+            } else {
+                name.clone()
+            };
             match ty.element().members(element) {
                 Ok(members) => results.push(self.nested(path, members, element, &mut block)),
                 Err(reason) => self.fail(&path, reason),
@@ -667,11 +724,16 @@ impl<'p> Declared<'p> {
 
     /// The end of the `params` block: the values of `required` (a [`Required`], `()` or a
     /// tuple of them) when nothing failed, or Grape's one 400 naming every failure in
-    /// declaration order.
-    pub fn finish<R: Resolve>(self, required: R) -> Result<R::Values, ApiError> {
+    /// declaration order, each message once (`ValidationErrors#full_messages` drops repeats,
+    /// which unindexed array members make).
+    pub fn finish<R: Resolve>(mut self, required: R) -> Result<R::Values, ApiError> {
         match required.resolve() {
             Some(values) if self.errors.is_empty() => Ok(values),
-            _ => Err(ApiError::InvalidParams(self.errors)),
+            _ => {
+                let mut seen = std::collections::HashSet::new();
+                self.errors.retain(|error| seen.insert(error.clone()));
+                Err(ApiError::InvalidParams(self.errors))
+            }
         }
     }
 }
@@ -977,6 +1039,34 @@ mod tests {
         let mut d = Declared::new(&p);
         d.optional_array("events", Array(Hash), |_| ());
         assert_eq!(body(d.finish(()).unwrap_err()), error("events is invalid"));
+    }
+
+    #[test]
+    fn json_arrays_name_members_without_an_index_and_each_message_once() {
+        let p = params(json!({"items": [{"id": ""}, {"id": " "}, 5, {"id": "x"}]}));
+        let mut d = Declared::new(&p);
+        let ids = d
+            .requires_array("items", JsonArray, |item| {
+                item.requires("id", Integer.not_blank())
+            })
+            .flatten();
+        assert_eq!(
+            body(d.finish(ids).unwrap_err()),
+            error("items[id] is empty, items is invalid, items[id] is invalid")
+        );
+        // One object stands for an array of it; the values of every element come out.
+        let p = params(json!({"items": {"id": "7"}}));
+        let mut d = Declared::new(&p);
+        let ids = d
+            .requires_array("items", JsonArray, |item| item.requires("id", Integer))
+            .flatten();
+        assert_eq!(d.finish(ids).unwrap(), vec![7]);
+        let p = params(json!({"items": [{"id": 1}, {"id": 2}]}));
+        let mut d = Declared::new(&p);
+        let ids = d
+            .requires_array("items", JsonArray, |item| item.requires("id", Integer))
+            .flatten();
+        assert_eq!(d.finish(ids).unwrap(), vec![1, 2]);
     }
 
     #[test]

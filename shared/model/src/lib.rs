@@ -2,6 +2,7 @@
 //! here is plain data and functions, so the policy can be unit-tested exhaustively.
 
 pub mod access;
+pub mod billing;
 pub mod fingerprint;
 pub mod git_access;
 pub mod records;
@@ -9,4 +10,5 @@ pub mod ruby;
 pub mod seed;
 
 pub use access::{AccessLevel, Visibility};
+pub use billing::*;
 pub use records::*;

@@ -414,18 +414,8 @@ pub struct Namespace {
     pub full_path: String,
     /// `Namespace#root?`: no parent.
     pub root: bool,
-}
-
-/// `Namespaces::Storage::LimitExclusion`: a root namespace the GitLab.com storage limit does
-/// not apply to, with why. At most one per namespace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StorageLimitExclusion {
-    pub id: i64,
-    pub namespace_id: NamespaceId,
-    /// The namespace's name when the exclusion was made: GitLab renders it live, and names do
-    /// not change in this service (nothing renames a namespace).
-    pub namespace_name: String,
-    pub reason: String,
+    /// `Namespace#group_namespace?`: a group, not a user's personal namespace.
+    pub group: bool,
 }
 
 #[cfg(test)]
@@ -574,40 +564,4 @@ pub struct GitalyRepository {
 
 fn before_any_scan() -> i64 {
     i64::MIN
-}
-
-/// `GitlabSubscription` (`ee/app/models/gitlab_subscription.rb`): a namespace's plan, seats
-/// and term, as CustomersDot sets them. At most one per namespace. Columns keep GitLab's
-/// names; `plan_code` is the plan's name (`hosted_plan.name`), kept even when it names no
-/// plan GitLab knows (GitLab then stores no plan: such a subscription renders null plan
-/// fields, as here).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GitlabSubscription {
-    pub namespace_id: NamespaceId,
-    #[serde(default)]
-    pub plan_code: Option<String>,
-    /// `seats`, `NOT NULL DEFAULT 0`.
-    pub seats: i64,
-    /// The stored `seats_in_use` column; only paid, non-trial subscriptions show it.
-    pub seats_in_use: i64,
-    pub max_seats_used: i64,
-    pub start_date: chrono::NaiveDate,
-    #[serde(default)]
-    pub end_date: Option<chrono::NaiveDate>,
-    #[serde(default)]
-    pub auto_renew: Option<bool>,
-    pub trial: bool,
-    #[serde(default)]
-    pub trial_starts_on: Option<chrono::NaiveDate>,
-    #[serde(default)]
-    pub trial_ends_on: Option<chrono::NaiveDate>,
-    /// 1 extended, 2 reactivated.
-    #[serde(default)]
-    pub trial_extension_type: Option<i64>,
-    #[serde(default)]
-    pub max_seats_used_changed_at: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-    /// Bumped by every write: concurrent updates are conditioned on it, so none is lost.
-    pub version: i64,
 }

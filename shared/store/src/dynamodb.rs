@@ -20,9 +20,8 @@ use crate::{
     WriteOp, now_epoch,
 };
 
-/// DynamoDB's limits: 100 keys per `BatchGetItem`, 100 items per transaction.
+/// DynamoDB's limit of keys per `BatchGetItem`.
 const MAX_BATCH_GET: usize = 100;
-const MAX_TRANSACTION: usize = 100;
 
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
@@ -785,9 +784,6 @@ impl Store for DynamoStore {
                 self.write_one(ops.into_iter().next().expect("one op"))
                     .await
             }
-            n if n > MAX_TRANSACTION => Err(StoreError::Other(format!(
-                "a transaction holds at most {MAX_TRANSACTION} items, not {n}"
-            ))),
             _ => {
                 let items: Vec<TransactWriteItem> =
                     ops.into_iter().map(|op| self.transact_item(op)).collect();

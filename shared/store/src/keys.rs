@@ -53,11 +53,18 @@
 //! | exclusion id sequence             | `STORAGE_EXCLUSIONS`            | `SEQUENCE`           |
 //! | a namespace's exclusion (unique)  | `STORAGE_EXCLUSION#<namespace>` | `STORAGE_EXCLUSION`  |
 //! | a namespace's GitLab subscription | `GITLAB_SUBSCRIPTION#<namespace>` | `GITLAB_SUBSCRIPTION` |
+//! | an add-on purchase                | `ADD_ON_PURCHASE#<namespace>`   | `ADD_ON#<add-on name>` |
+//! | a compute minute pack             | `MINUTE_PACKS#<namespace>`      | `PACK#<purchase_xid>` |
+//! | a minute pack's purchase (unique) | `MINUTE_PACK_PURCHASE#<purchase_xid>` | `MINUTE_PACK_PURCHASE` |
+//! | an upcoming reconciliation        | `UPCOMING_RECONCILIATION#<namespace>` | `UPCOMING_RECONCILIATION` |
 //!
 //! The list lives in one partition, its sort keys zero-padded so that a query answers in id
 //! order (GitLab paginates `LimitExclusion.all` by id); the per-namespace item makes "one
 //! exclusion per namespace" a condition. Both sit in partitions of their own, so the admin
-//! function's role can be limited to them by leading key.
+//! function's role can be limited to them by leading key, as the billing function's is to
+//! the others. A namespace's packs share a partition, so one query reads them all for a
+//! move; the purchase item makes GitLab.com's "`purchase_xid` is unique" a condition, and
+//! stays put when its pack moves.
 //!
 //! **seed** (`repo/seed.rs`)
 //!
@@ -271,6 +278,40 @@ pub fn gitlab_subscription(namespace_id: NamespaceId) -> Key {
     Key::new(
         format!("GITLAB_SUBSCRIPTION#{namespace_id}"),
         "GITLAB_SUBSCRIPTION",
+    )
+}
+
+pub fn add_on_purchase(namespace_id: NamespaceId, add_on: &str) -> Key {
+    Key::new(
+        format!("ADD_ON_PURCHASE#{namespace_id}"),
+        &format!("ADD_ON#{add_on}"),
+    )
+}
+
+pub fn additional_packs_partition(namespace_id: NamespaceId) -> String {
+    format!("MINUTE_PACKS#{namespace_id}")
+}
+
+pub const PACK_PREFIX: &str = "PACK#";
+
+pub fn additional_pack(namespace_id: NamespaceId, purchase_xid: &str) -> Key {
+    Key::new(
+        additional_packs_partition(namespace_id),
+        &format!("{PACK_PREFIX}{purchase_xid}"),
+    )
+}
+
+pub fn additional_pack_purchase(purchase_xid: &str) -> Key {
+    Key::new(
+        format!("MINUTE_PACK_PURCHASE#{purchase_xid}"),
+        "MINUTE_PACK_PURCHASE",
+    )
+}
+
+pub fn upcoming_reconciliation(namespace_id: NamespaceId) -> Key {
+    Key::new(
+        format!("UPCOMING_RECONCILIATION#{namespace_id}"),
+        "UPCOMING_RECONCILIATION",
     )
 }
 

@@ -23,6 +23,10 @@ pub const TTL_ATTRIBUTE: &str = "ttl";
 /// Attribute holding an item's version for optimistic concurrency.
 pub const VERSION_ATTRIBUTE: &str = "version";
 
+/// DynamoDB's limit of items in one transaction (`TransactWriteItems`); both adapters refuse
+/// a write over it.
+pub const MAX_WRITE_ITEMS: usize = 100;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A write's condition did not hold; nothing of the write was applied.
@@ -252,8 +256,15 @@ impl Store for CountingStore {
     }
 }
 
-/// `TransactWriteItems` refuses two operations on one item; both adapters refuse the same.
+/// `TransactWriteItems` refuses more than [`MAX_WRITE_ITEMS`] items and two operations on one
+/// item; both adapters refuse the same.
 pub(crate) fn check_distinct_items(ops: &[WriteOp]) -> Result<(), StoreError> {
+    if ops.len() > MAX_WRITE_ITEMS {
+        return Err(StoreError::Other(format!(
+            "a transaction holds at most {MAX_WRITE_ITEMS} items, not {}",
+            ops.len()
+        )));
+    }
     let mut seen = std::collections::HashSet::new();
     for op in ops {
         if !seen.insert(op.key()) {
@@ -269,4 +280,31 @@ pub(crate) fn check_distinct_items(ops: &[WriteOp]) -> Result<(), StoreError> {
 
 pub(crate) fn now_epoch() -> i64 {
     chrono::Utc::now().timestamp()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(n: usize) -> WriteOp {
+        WriteOp::Put {
+            item: Item::new(
+                Key {
+                    pk: format!("P#{n}"),
+                    sk: "S".into(),
+                },
+                &serde_json::json!({}),
+            ),
+            condition: Condition::None,
+        }
+    }
+
+    #[test]
+    fn a_write_holds_at_most_dynamodbs_transaction_limit_of_distinct_items() {
+        let full: Vec<WriteOp> = (0..MAX_WRITE_ITEMS).map(put).collect();
+        assert!(check_distinct_items(&full).is_ok());
+        let over: Vec<WriteOp> = (0..=MAX_WRITE_ITEMS).map(put).collect();
+        assert!(check_distinct_items(&over).is_err());
+        assert!(check_distinct_items(&[put(1), put(1)]).is_err());
+    }
 }

@@ -4,8 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{Method, Request};
+use axum::http::Method;
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -23,30 +22,13 @@ fn internal_path(namespace: &str) -> String {
     format!("/api/v4/internal/gitlab_subscriptions/namespaces/{namespace}/gitlab_subscription")
 }
 
-/// A request as CustomersDot sends it: its JWT in `X-Customers-Dot-Internal-Token`.
-fn jwt_request(method: Method, path: &str, token: &str, body: Option<&Value>) -> Request<Body> {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("X-Customers-Dot-Internal-Token", token);
-    let body = match body {
-        Some(body) => {
-            request = request.header("Content-Type", "application/json");
-            Body::from(body.to_string())
-        }
-        None => Body::empty(),
-    };
-    request.body(body).expect("request builds")
-}
-
 async fn as_portal(
     app: &TestApp,
     method: Method,
     path: &str,
     body: Option<&Value>,
 ) -> TestResponse {
-    app.send(jwt_request(method, path, &customers_dot_token(), body))
-        .await
+    app.as_portal(method, path, body).await
 }
 
 fn premium() -> Value {

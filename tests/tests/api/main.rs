@@ -5,6 +5,7 @@
 mod support;
 
 mod account;
+mod add_on_purchase;
 mod allowed;
 mod authentication;
 mod authorized_keys;
@@ -15,6 +16,7 @@ mod git_audit_event;
 mod gitlab_subscription;
 mod kas;
 mod lfs;
+mod minutes;
 mod private_token;
 mod reference_counter;
 mod round_trips;
@@ -22,6 +24,7 @@ mod routing;
 mod seed_import;
 mod storage_limit_exclusions;
 mod unavailable;
+mod upcoming_reconciliations;
 
 /// The OpenSSH line of key `index` in the test world.
 pub fn world_key(index: usize) -> String {

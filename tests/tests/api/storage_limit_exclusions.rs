@@ -390,20 +390,9 @@ async fn the_token_matrix(app: TestApp) {
 }
 
 async fn gitlab_com_only(app: TestApp) {
-    let mut settings = app.repo.identity().settings().await.unwrap();
+    let settings = app.repo.identity().settings().await.unwrap();
     assert!(settings.gitlab_com, "GitLab.com is the default");
-    settings.gitlab_com = false;
-    {
-        use gl_store::{Condition, Item, WriteOp, keys};
-        app.repo
-            .store()
-            .write(vec![WriteOp::Put {
-                item: Item::new(keys::settings(), &settings),
-                condition: Condition::None,
-            }])
-            .await
-            .unwrap();
-    }
+    app.set_gitlab_com(false).await;
     let body = json!({"reason": "r"});
     list(&app, "")
         .await

@@ -284,6 +284,33 @@ impl TestApp {
         .await
     }
 
+    /// CustomersDot's call: its JWT in `X-Customers-Dot-Internal-Token`, a JSON body when
+    /// given.
+    pub async fn as_portal(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> TestResponse {
+        self.send(jwt_request(method, path, &customers_dot_token(), body))
+            .await
+    }
+
+    /// Stores the instance settings with `gitlab_com` as given.
+    pub async fn set_gitlab_com(&self, gitlab_com: bool) {
+        use gl_store::{Condition, Item, WriteOp, keys};
+        let mut settings = self.repo.identity().settings().await.unwrap();
+        settings.gitlab_com = gitlab_com;
+        self.repo
+            .store()
+            .write(vec![WriteOp::Put {
+                item: Item::new(keys::settings(), &settings),
+                condition: Condition::None,
+            }])
+            .await
+            .unwrap();
+    }
+
     /// Round trips made since the last reset, then reset.
     pub fn take_round_trips(&self) -> u64 {
         let n = self.counter.round_trips();
@@ -419,6 +446,22 @@ pub fn admin_request(
         }
         Presented::Nothing | Presented::Param(_) => {}
     }
+    let body = match body {
+        Some(body) => {
+            request = request.header("Content-Type", "application/json");
+            Body::from(body.to_string())
+        }
+        None => Body::empty(),
+    };
+    request.body(body).expect("request builds")
+}
+
+/// A request as CustomersDot sends it: `token` in `X-Customers-Dot-Internal-Token`.
+pub fn jwt_request(method: Method, path: &str, token: &str, body: Option<&Value>) -> Request<Body> {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("X-Customers-Dot-Internal-Token", token);
     let body = match body {
         Some(body) => {
             request = request.header("Content-Type", "application/json");

@@ -17,7 +17,10 @@ pub mod kas;
 pub mod seed;
 pub mod shell;
 
-pub use billing::{Billing, ExclusionTarget, SubscriptionTarget};
+pub use billing::{
+    AddOnPurchaseTarget, Billing, ExclusionTarget, MAX_PACKS_PER_CREATE, MAX_PACKS_PER_MOVE,
+    MinutesMove, PacksTarget, SubscriptionTarget,
+};
 pub use error_tracking::ErrorTracking;
 pub use git_access::{ActorQuery, GitAccess, GitAccessRecords, ProjectQuery};
 pub use identity::{Identity, NamespaceRef};

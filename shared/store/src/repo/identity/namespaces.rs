@@ -42,6 +42,7 @@ pub(crate) fn namespace_from(
             name: group.name,
             full_path: group.full_path,
             root: group.parent_id.is_none(),
+            group: true,
         }));
     }
     Ok(
@@ -50,6 +51,7 @@ pub(crate) fn namespace_from(
             name: namespace.name.unwrap_or_else(|| namespace.path.clone()),
             full_path: namespace.path,
             root: true,
+            group: false,
         }),
     )
 }
