@@ -139,7 +139,7 @@ where
     FB: Future<Output = Result<B, StoreError>>,
 {
     let (TokenAuthenticated { user, settings }, then) =
-        authenticate_user_alongside(state, method, headers, params, first, then).await?;
+        authenticate_user_gated(None, state, method, headers, params, first, then).await?;
     if !user.admin {
         return Err(ApiError::Forbidden(None));
     }
@@ -150,26 +150,11 @@ where
 /// GitLab.com-only endpoint's `before` block (`forbidden! unless ...`) does.
 pub type Gate = fn(&Settings) -> Result<(), ApiError>;
 
-/// [`authenticate_admin_alongside`] without its last step: an active user's valid token,
-/// admin or not, for endpoints that also serve some non-admins (a namespace's owners read
-/// its subscription). The caller decides what a non-admin may do.
-pub async fn authenticate_user_alongside<A, B, FA, FB>(
-    state: &AppState,
-    method: &Method,
-    headers: &HeaderMap,
-    params: &Params,
-    first: FA,
-    then: impl FnOnce(A) -> FB,
-) -> Result<(TokenAuthenticated, B), ApiError>
-where
-    FA: Future<Output = Result<A, StoreError>>,
-    FB: Future<Output = Result<B, StoreError>>,
-{
-    authenticate_user_gated(None, state, method, headers, params, first, then).await
-}
-
-/// [`authenticate_user_alongside`] behind `gate`, which sees the settings read beside the
-/// token and answers first: a request with no token reads the settings alone for it.
+/// [`authenticate_admin_alongside`] without its last step, and behind `gate`: an active
+/// user's valid token, admin or not, for endpoints that also serve some non-admins (a
+/// namespace's owners read its subscription; the caller decides what a non-admin may do).
+/// `gate` sees the settings read beside the token and answers first; a request with no token
+/// reads the settings alone for it.
 pub async fn authenticate_user_gated<A, B, FA, FB>(
     gate: Option<Gate>,
     state: &AppState,

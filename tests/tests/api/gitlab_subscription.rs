@@ -2,8 +2,6 @@
 //! stand-in portal and admin tokens, namespaces by id or full path, the entity's plan, seat
 //! and billing fields, every error body, concurrent updates, and the round-trip budgets.
 
-use std::sync::Arc;
-
 use axum::http::Method;
 use serde_json::{Value, json};
 
@@ -450,38 +448,24 @@ async fn concurrent_updates_lose_nothing(app: TestApp) {
     );
 }
 
-/// A store where someone else always writes a subscription between its read and its
-/// versioned write: every such write then fails its condition.
-struct Meddling(Arc<gl_store::CountingStore>);
+/// Someone else always writes a subscription between its read and its versioned write:
+/// every such write then fails its condition.
+struct RewritesTheSubscription;
 
 #[async_trait::async_trait]
-impl gl_store::Store for Meddling {
-    async fn get_many(
+impl BeforeEachWrite for RewritesTheSubscription {
+    async fn before(
         &self,
-        keys: &[gl_store::Key],
-    ) -> Result<Vec<Option<gl_store::Item>>, gl_store::StoreError> {
-        self.0.get_many(keys).await
-    }
-
-    async fn query(
-        &self,
-        pk: &str,
-        sk_prefix: &str,
-        start_after: Option<&str>,
-        limit: usize,
-    ) -> Result<gl_store::Page, gl_store::StoreError> {
-        self.0.query(pk, sk_prefix, start_after, limit).await
-    }
-
-    async fn write(&self, ops: Vec<gl_store::WriteOp>) -> Result<(), gl_store::StoreError> {
+        store: &dyn gl_store::Store,
+        ops: &[gl_store::WriteOp],
+    ) -> Result<(), gl_store::StoreError> {
         use gl_store::{Condition, WriteOp};
-        for op in &ops {
+        for op in ops {
             if let WriteOp::Put {
                 item,
                 condition: Condition::VersionEquals(version),
             } = op
-                && let Some(mut current) = self
-                    .0
+                && let Some(mut current) = store
                     .get_many(std::slice::from_ref(&item.key))
                     .await?
                     .pop()
@@ -489,7 +473,7 @@ impl gl_store::Store for Meddling {
             {
                 current.attrs.insert("version".into(), json!(version + 1));
                 current.attrs.insert("seats".into(), json!(99));
-                self.0
+                store
                     .write(vec![WriteOp::Put {
                         item: current,
                         condition: Condition::None,
@@ -497,11 +481,7 @@ impl gl_store::Store for Meddling {
                     .await?;
             }
         }
-        self.0.write(ops).await
-    }
-
-    async fn ping(&self) -> Result<(), gl_store::StoreError> {
-        self.0.ping().await
+        Ok(())
     }
 }
 
@@ -510,7 +490,7 @@ async fn updates_that_keep_losing_races_answer_409(app: TestApp) {
         .await
         .assert_snapshot(201, "gitlab_subscription_created_premium");
     // The same store (and table) behind a router whose every update loses its race.
-    let meddled = TestApp::over(Arc::new(Meddling(app.counter.clone())), None);
+    let meddled = Meddled::app(&app, RewritesTheSubscription);
     as_portal(
         &meddled,
         Method::PUT,

@@ -2,8 +2,6 @@
 //! unique across namespaces; moves in one transaction, also when one fails halfway; who may
 //! call; and the round-trip budgets.
 
-use std::sync::Arc;
-
 use axum::http::Method;
 use serde_json::{Value, json};
 
@@ -265,47 +263,30 @@ async fn packs_move_together(app: TestApp) {
     );
 }
 
-/// A store where a concurrent writer takes, just before each transaction that moves packs,
-/// the place of the last pack in the target: every move then fails at its last item.
-struct TargetTaken(Arc<gl_store::CountingStore>);
+/// A concurrent writer takes, just before each transaction that moves packs, the place of
+/// the last pack in the target: every move then fails at its last item.
+struct TakesTheTarget;
 
 #[async_trait::async_trait]
-impl gl_store::Store for TargetTaken {
-    async fn get_many(
+impl BeforeEachWrite for TakesTheTarget {
+    async fn before(
         &self,
-        keys: &[gl_store::Key],
-    ) -> Result<Vec<Option<gl_store::Item>>, gl_store::StoreError> {
-        self.0.get_many(keys).await
-    }
-
-    async fn query(
-        &self,
-        pk: &str,
-        sk_prefix: &str,
-        start_after: Option<&str>,
-        limit: usize,
-    ) -> Result<gl_store::Page, gl_store::StoreError> {
-        self.0.query(pk, sk_prefix, start_after, limit).await
-    }
-
-    async fn write(&self, ops: Vec<gl_store::WriteOp>) -> Result<(), gl_store::StoreError> {
+        store: &dyn gl_store::Store,
+        ops: &[gl_store::WriteOp],
+    ) -> Result<(), gl_store::StoreError> {
         use gl_store::{Condition, WriteOp};
         let moves = ops.iter().any(
             |op| matches!(op, WriteOp::Delete { key, .. } if key.pk.starts_with("MINUTE_PACKS#")),
         );
         if moves && let Some(WriteOp::Put { item, .. }) = ops.last() {
-            self.0
+            store
                 .write(vec![WriteOp::Put {
                     item: item.clone(),
                     condition: Condition::None,
                 }])
                 .await?;
         }
-        self.0.write(ops).await
-    }
-
-    async fn ping(&self) -> Result<(), gl_store::StoreError> {
-        self.0.ping().await
+        Ok(())
     }
 }
 
@@ -322,7 +303,7 @@ async fn a_move_that_fails_halfway_changes_nothing(app: TestApp) {
     .await
     .assert_snapshot(201, "minutes_created_three");
     // The same store behind a router whose every move meets the concurrent writer.
-    let meddled = TestApp::over(Arc::new(TargetTaken(app.counter.clone())), None);
+    let meddled = Meddled::app(&app, TakesTheTarget);
     meddled
         .as_portal(Method::PATCH, &move_path(GROUP, ALICE), None)
         .await

@@ -642,3 +642,61 @@ pub async fn stored_personal_access_token(
         .await
         .unwrap();
 }
+
+/// What a concurrent writer does just before each of the service's writes: `ops` are the
+/// write about to go out, `store` the store it goes to.
+#[async_trait::async_trait]
+pub trait BeforeEachWrite: Send + Sync + 'static {
+    async fn before(
+        &self,
+        store: &dyn Store,
+        ops: &[gl_store::WriteOp],
+    ) -> Result<(), gl_store::StoreError>;
+}
+
+/// The same store (and table) as a test app's, with a concurrent writer meddling before
+/// each write: for races a test cannot time.
+pub struct Meddled<H> {
+    store: Arc<CountingStore>,
+    hook: H,
+}
+
+impl<H: BeforeEachWrite> Meddled<H> {
+    /// A router over `app`'s store whose every write meets `hook` first.
+    pub fn app(app: &TestApp, hook: H) -> TestApp {
+        let store = Meddled {
+            store: app.counter.clone(),
+            hook,
+        };
+        TestApp::over(Arc::new(store), None)
+    }
+}
+
+#[async_trait::async_trait]
+impl<H: BeforeEachWrite> Store for Meddled<H> {
+    async fn get_many(
+        &self,
+        keys: &[gl_store::Key],
+    ) -> Result<Vec<Option<gl_store::Item>>, gl_store::StoreError> {
+        self.store.get_many(keys).await
+    }
+
+    async fn query(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<gl_store::Page, gl_store::StoreError> {
+        self.store.query(pk, sk_prefix, start_after, limit).await
+    }
+
+    async fn write(&self, ops: Vec<gl_store::WriteOp>) -> Result<(), gl_store::StoreError> {
+        self.hook.before(self.store.as_ref(), &ops).await?;
+        self.store.write(ops).await
+    }
+
+    async fn ping(&self) -> Result<(), gl_store::StoreError> {
+        self.store.ping().await
+    }
+}
