@@ -1,6 +1,6 @@
 //! The `billing` function's handler fed API Gateway REST events as CustomersDot's calls
 //! arrive through the private API: stage in the path, the internal mount, an admin token in
-//! `PRIVATE-TOKEN`, a base64 JSON body, a URL-encoded full path in the path.
+//! `PRIVATE-TOKEN`, a base64 JSON body, a URL-encoded full path in the path, a query string.
 
 use http_body_util::BodyExt;
 
@@ -62,5 +62,93 @@ async fn wrong_token_through_api_gateway() {
     assert_eq!(
         invoke(&state, &create_event("10", "nope")).await,
         (401, r#"{"message":"401 Unauthorized"}"#.to_owned())
+    );
+}
+
+/// The fixture's event retargeted: another method, resource and path, a query string and a
+/// JSON body (base64, as the gateway passes it).
+fn event(
+    method: &str,
+    resource: &str,
+    path: &str,
+    query: Option<(&str, &str)>,
+    body: Option<serde_json::Value>,
+) -> String {
+    use base64::Engine;
+    let fixture = create_event("10", TOKEN);
+    let mut event: serde_json::Value = serde_json::from_str(&fixture).unwrap();
+    event["httpMethod"] = method.into();
+    event["requestContext"]["httpMethod"] = method.into();
+    event["resource"] = resource.into();
+    event["requestContext"]["resourcePath"] = resource.into();
+    event["path"] = path.into();
+    event["requestContext"]["path"] = format!("/prod{path}").into();
+    if let Some((name, value)) = query {
+        event["queryStringParameters"] = serde_json::json!({ name: value });
+        event["multiValueQueryStringParameters"] = serde_json::json!({ name: [value] });
+    }
+    event["body"] = match body {
+        Some(body) => base64::engine::general_purpose::STANDARD
+            .encode(body.to_string())
+            .into(),
+        None => serde_json::Value::Null,
+    };
+    event.to_string()
+}
+
+#[tokio::test]
+async fn minutes_and_reconciliations_through_api_gateway() {
+    let state = state().await;
+    let packs = serde_json::json!({"packs": [
+        {"number_of_minutes": 1000, "expires_at": "2027-01-01", "purchase_xid": "C-1"}]});
+    assert_eq!(
+        invoke(
+            &state,
+            &event(
+                "POST",
+                "/api/v4/namespaces/{id}/minutes",
+                "/api/v4/namespaces/group/minutes",
+                None,
+                Some(packs),
+            )
+        )
+        .await,
+        (
+            201,
+            r#"[{"namespace_id":10,"expires_at":"2027-01-01","number_of_minutes":1000,"purchase_xid":"C-1"}]"#
+                .to_owned()
+        )
+    );
+    assert_eq!(
+        invoke(
+            &state,
+            &event(
+                "PATCH",
+                "/api/v4/namespaces/{id}/minutes/move/{target_id}",
+                "/api/v4/namespaces/10/minutes/move/1",
+                None,
+                None,
+            )
+        )
+        .await,
+        (202, r#"{"message":"202 Accepted"}"#.to_owned())
+    );
+    let reconciliations = serde_json::json!({"upcoming_reconciliations": [
+        {"namespace_id": 10, "next_reconciliation_date": "13 Jun 2021",
+         "display_alert_from": "06 Jun 2021"}]});
+    let path = "/api/v4/internal/upcoming_reconciliations";
+    assert_eq!(
+        invoke(
+            &state,
+            &event("PUT", path, path, None, Some(reconciliations))
+        )
+        .await,
+        (200, "200".to_owned())
+    );
+    let delete = event("DELETE", path, path, Some(("namespace_id", "10")), None);
+    assert_eq!(invoke(&state, &delete).await, (204, String::new()));
+    assert_eq!(
+        invoke(&state, &delete).await,
+        (404, r#"{"message":"404 Not Found"}"#.to_owned())
     );
 }
