@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what it needs, starts the DynamoDB emulator on loopback, then runs
-# format and lint checks, the template checks and the whole test suite on both backends.
+# format and lint checks, the template checks, the whole test suite on both backends, and a real
+# SCIM client (scim2-tester) against the local server.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source infra/tools.sh
@@ -25,3 +26,5 @@ read -r passed failed < <(awk '/^test result:/ {
 } END { print p + 0, f + 0 }' "$log")
 rm -f "$log"
 echo "tests: $passed passed, $failed failed"
+echo "==> SCIM conformance: scim2-tester against the local server"
+bash infra/scim-conformance.sh

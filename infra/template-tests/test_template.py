@@ -194,3 +194,27 @@ def test_the_billing_role_reaches_only_its_items(expanded):
             assert sorted(leading) == sorted(
                 ["PATTOKEN#*", "USER#*", "SETTINGS", "NAMESPACE#*", "ROUTE#*"] + own
             )
+
+
+def test_the_scim_role_reaches_only_its_items(expanded):
+    """The SCIM function reads what its checks, creates and filters need, and writes
+    identities and the users it provisions: every statement is limited by leading key, and
+    neither tokens, keys, projects nor billing items are writable."""
+    role = resources_of(expanded, "AWS::IAM::Role")["ScimFunctionRole"]
+    statements = [
+        statement
+        for policy in role["Properties"]["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+        if any(a.startswith("dynamodb:") for a in as_list(statement["Action"]))
+    ]
+    assert len(statements) == 2
+    writes = {"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"}
+    for statement in statements:
+        leading = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+        assert "*" not in leading
+        if writes & set(as_list(statement["Action"])):
+            assert "SCIM#*" in leading
+            for forbidden in ["SCIMTOKEN#*", "PATTOKEN#*", "KEY#*", "PROJECT#*", "SETTINGS"]:
+                assert forbidden not in leading
+        else:
+            assert "SCIMTOKEN#*" in leading and "SCIM#*" in leading

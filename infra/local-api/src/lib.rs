@@ -23,6 +23,7 @@ pub fn app(state: AppState) -> Router {
             .merge(kas::router(state.clone()))
             .merge(admin::router(state.clone()))
             .merge(billing::router(state.clone()))
+            .merge(scim::router(state.clone()))
             .merge(error_tracking::router(state)),
     )
 }

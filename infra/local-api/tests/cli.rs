@@ -326,11 +326,11 @@ async fn imports_into_dynamodb_and_serves_from_it() {
         String::from_utf8_lossy(&first.stderr)
     );
     assert!(
-        String::from_utf8_lossy(&first.stdout).contains("2 records written, 0 already present")
+        String::from_utf8_lossy(&first.stdout).contains("3 records written, 0 already present")
     );
     let again = import(false);
     assert!(
-        String::from_utf8_lossy(&again.stdout).contains("0 records written, 2 already present")
+        String::from_utf8_lossy(&again.stdout).contains("0 records written, 3 already present")
     );
 
     let server = start(&[

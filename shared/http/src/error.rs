@@ -67,6 +67,11 @@ pub enum ApiError {
     /// `render_api_error!(message, status)`: the message as it is, with no status prefix.
     #[error("{status}: {message}")]
     Message { status: StatusCode, message: String },
+    /// SCIM's Error schema (`EE::API::Entities::Scim::Error`), as `application/scim+json`:
+    /// 412 for every SCIM failure that is not a 404 or a 409, `status` a JSON integer as
+    /// GitLab sends it.
+    #[error("SCIM {status}: {detail}")]
+    Scim { status: StatusCode, detail: String },
     /// `render_api_error!({ error: message }, status)`: `{"message":{"error":...}}`.
     #[error("{status}: {error}")]
     MessageError { status: StatusCode, error: String },
@@ -145,6 +150,7 @@ impl ApiError {
             Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
             Self::Message { status, .. }
+            | Self::Scim { status, .. }
             | Self::MessageError { status, .. }
             | Self::Denied { status, .. } => *status,
         }
@@ -187,6 +193,11 @@ impl ApiError {
             }
             Self::Message { message, .. } => json!({ "message": message }),
             Self::MessageError { error, .. } => json!({ "message": { "error": error } }),
+            Self::Scim { status, detail } => json!(ScimErrorBody {
+                schemas: [SCIM_ERROR_SCHEMA],
+                detail,
+                status: status.as_u16(),
+            }),
             Self::InvalidToken(description) => {
                 json!({"error": "invalid_token", "error_description": description})
             }
@@ -201,6 +212,30 @@ impl ApiError {
             }),
         }
     }
+}
+
+/// The schema of SCIM's error responses.
+pub const SCIM_ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+
+/// SCIM's media type: GitLab's SCIM API answers everything, errors included, as it.
+pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
+
+/// SCIM's Error schema, fields in GitLab's entity's order.
+#[derive(serde::Serialize)]
+struct ScimErrorBody<'a> {
+    schemas: [&'static str; 1],
+    detail: &'a str,
+    status: u16,
+}
+
+/// A JSON body served as `application/scim+json`.
+pub fn scim_json(status: StatusCode, body: &impl serde::Serialize) -> Response {
+    let mut response = (status, axum::Json(body)).into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static(SCIM_CONTENT_TYPE),
+    );
+    response
 }
 
 /// `{"message":{"attr":["error", ...], ...}}`, attributes in the order given, each once.
@@ -243,6 +278,14 @@ impl IntoResponse for ApiError {
                     message: message.clone(),
                 };
                 (*status, axum::Json(body)).into_response()
+            }
+            Self::Scim { status, detail } => {
+                let body = ScimErrorBody {
+                    schemas: [SCIM_ERROR_SCHEMA],
+                    detail,
+                    status: status.as_u16(),
+                };
+                scim_json(*status, &body)
             }
             // `errors.messages` is a Ruby hash: attributes in the order the model declares
             // its validations, which a JSON map would sort.

@@ -7,8 +7,10 @@ pub mod fingerprint;
 pub mod git_access;
 pub mod records;
 pub mod ruby;
+pub mod scim;
 pub mod seed;
 
 pub use access::{AccessLevel, Visibility};
 pub use billing::*;
 pub use records::*;
+pub use scim::{ScimIdentity, ScimProvider};

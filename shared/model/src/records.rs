@@ -112,6 +112,13 @@ pub struct Group {
     /// This group and its ancestors, nearest first: memberships are inherited down this chain.
     pub ancestor_ids: Vec<NamespaceId>,
     pub visibility: Visibility,
+    /// The role SCIM gives the members it provisions (the SAML provider's setting).
+    #[serde(default = "guest")]
+    pub default_membership_role: AccessLevel,
+}
+
+fn guest() -> AccessLevel {
+    AccessLevel::Guest
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

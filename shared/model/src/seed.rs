@@ -9,9 +9,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::NaiveDate;
 use serde::Deserialize;
 
-use crate::Visibility;
 use crate::fingerprint::OpensshKey;
 use crate::records::*;
+use crate::{AccessLevel, Visibility};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -94,6 +94,14 @@ pub struct SeedGroup {
     pub visibility: Visibility,
     #[serde(default)]
     pub members: Vec<Member>,
+    /// The role SCIM gives the members it provisions (the SAML provider's
+    /// `default_membership_role`): Guest unless the seed says otherwise.
+    #[serde(default = "default_membership_role")]
+    pub default_membership_role: AccessLevel,
+}
+
+fn default_membership_role() -> AccessLevel {
+    AccessLevel::Guest
 }
 
 #[derive(Debug, Deserialize)]
@@ -419,6 +427,7 @@ impl SeedFile {
                 full_path,
                 ancestor_ids: ancestors_of[&id].clone(),
                 visibility: group.visibility,
+                default_membership_role: group.default_membership_role,
             });
         }
 

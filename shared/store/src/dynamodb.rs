@@ -425,6 +425,7 @@ fn condition_expression(condition: Condition) -> Option<Expression> {
 fn update_expression(
     add: &[(String, Addend)],
     set: &[(String, Value)],
+    set_if_absent: &[(String, Value)],
     condition: Condition,
 ) -> (
     String,
@@ -447,17 +448,22 @@ fn update_expression(
             .collect();
         clauses.push(format!("ADD {}", parts.join(", ")));
     }
-    if !set.is_empty() {
-        let parts: Vec<String> = set
-            .iter()
-            .enumerate()
-            .map(|(i, (name, value))| {
-                names.insert(format!("#s{i}"), name.clone());
-                values.insert(format!(":s{i}"), to_attribute(value));
-                format!("#s{i} = :s{i}")
-            })
-            .collect();
-        clauses.push(format!("SET {}", parts.join(", ")));
+    let mut sets: Vec<String> = set
+        .iter()
+        .enumerate()
+        .map(|(i, (name, value))| {
+            names.insert(format!("#s{i}"), name.clone());
+            values.insert(format!(":s{i}"), to_attribute(value));
+            format!("#s{i} = :s{i}")
+        })
+        .collect();
+    sets.extend(set_if_absent.iter().enumerate().map(|(i, (name, value))| {
+        names.insert(format!("#k{i}"), name.clone());
+        values.insert(format!(":k{i}"), to_attribute(value));
+        format!("#k{i} = if_not_exists(#k{i}, :k{i})")
+    }));
+    if !sets.is_empty() {
+        clauses.push(format!("SET {}", sets.join(", ")));
     }
     let condition = condition_expression(condition).map(|expr| {
         names.extend(expr.names);
@@ -508,8 +514,12 @@ impl DynamoStore {
                 key,
                 add,
                 set,
+                set_if_absent,
                 condition,
-            } => self.update_unexpired(&key, &add, &set, condition).await?,
+            } => {
+                self.update_unexpired(&key, &add, &set, &set_if_absent, condition)
+                    .await?
+            }
             WriteOp::Check { key, condition } => {
                 // A lone condition check: read consistently and evaluate it here.
                 let found = self
@@ -534,12 +544,13 @@ impl DynamoStore {
         key: &Key,
         add: &[(String, Addend)],
         set: &[(String, Value)],
+        set_if_absent: &[(String, Value)],
         condition: Condition,
     ) -> Result<(), StoreError> {
         for _ in 0..5 {
             let now = now_epoch();
             let (update, user_condition, mut names, mut values) =
-                update_expression(add, set, condition);
+                update_expression(add, set, set_if_absent, condition);
             names.insert("#ttlx".to_owned(), TTL_ATTRIBUTE.to_owned());
             values.insert(":nowx".to_owned(), AttributeValue::N(now.to_string()));
             let guard = "(attribute_not_exists(#ttlx) OR #ttlx > :nowx)";
@@ -578,8 +589,10 @@ impl DynamoStore {
             for (name, addend) in add {
                 fresh.insert(name.clone(), addend_value(addend));
             }
-            for (name, value) in set {
-                fresh.insert(name.clone(), to_attribute(value));
+            for (name, value) in set.iter().chain(set_if_absent) {
+                fresh
+                    .entry(name.clone())
+                    .or_insert_with(|| to_attribute(value));
             }
             let replaced = self
                 .client
@@ -636,9 +649,11 @@ impl DynamoStore {
                 key,
                 add,
                 set,
+                set_if_absent,
                 condition,
             } => {
-                let (update, condition, names, values) = update_expression(&add, &set, condition);
+                let (update, condition, names, values) =
+                    update_expression(&add, &set, &set_if_absent, condition);
                 let update = Update::builder()
                     .table_name(&self.table)
                     .set_key(Some(key_attributes(&key)))
@@ -836,11 +851,15 @@ mod tests {
         let (update, condition, names, values) = update_expression(
             &[("count".to_owned(), 1.into())],
             &[("ttl".to_owned(), Value::from(5))],
+            &[("access_level".to_owned(), Value::from(10))],
             Condition::VersionEquals(3),
         );
-        assert_eq!(update, "ADD #a0 :a0 SET #s0 = :s0");
+        assert_eq!(
+            update,
+            "ADD #a0 :a0 SET #s0 = :s0, #k0 = if_not_exists(#k0, :k0)"
+        );
         assert_eq!(condition.as_deref(), Some("#cv = :cv"));
-        assert_eq!(names.len(), 3);
-        assert_eq!(values.len(), 3);
+        assert_eq!(names.len(), 4);
+        assert_eq!(values.len(), 4);
     }
 }

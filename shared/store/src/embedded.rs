@@ -195,7 +195,13 @@ impl Store for EmbeddedStore {
                                 .remove((key.pk.as_str(), key.sk.as_str()))
                                 .map_err(other)?;
                         }
-                        WriteOp::Update { key, add, set, .. } => {
+                        WriteOp::Update {
+                            key,
+                            add,
+                            set,
+                            set_if_absent,
+                            ..
+                        } => {
                             let mut attrs = existing.map(|item| item.attrs).unwrap_or_default();
                             for (name, addend) in add {
                                 let merged = match addend {
@@ -219,6 +225,9 @@ impl Store for EmbeddedStore {
                             }
                             for (name, value) in set {
                                 attrs.insert(name, value);
+                            }
+                            for (name, value) in set_if_absent {
+                                attrs.entry(name).or_insert(value);
                             }
                             let bytes = serde_json::to_vec(&attrs).map_err(other)?;
                             table

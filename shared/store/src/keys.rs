@@ -19,6 +19,8 @@
 //! | personal access token         | `PAT#<id>`                 | `PAT`             |
 //! | PAT by token digest           | `PATTOKEN#<sha256 hex>`    | `PATTOKEN`        |
 //! | SCIM token by digest          | `SCIMTOKEN#<sha256 hex>`   | `SCIMTOKEN`       |
+//! | user by primary email         | `EMAIL#<lowercase>`        | `EMAIL`           |
+//! | user / namespace id sequence  | `SEQUENCE#USER` / `SEQUENCE#NAMESPACE` | `SEQUENCE` |
 //! | instance settings             | `SETTINGS`                 | `SETTINGS`        |
 //!
 //! **shell** (`repo/shell.rs`)
@@ -65,6 +67,20 @@
 //! the others. A namespace's packs share a partition, so one query reads them all for a
 //! move; the purchase item makes GitLab.com's "`purchase_xid` is unique" a condition, and
 //! stays put when its pack moves.
+//!
+//! **scim** (`repo/scim.rs`)
+//!
+//! | item                          | pk                                 | sk                   |
+//! |-------------------------------|------------------------------------|----------------------|
+//! | a group's SAML provider       | `SCIM#GROUP#<lowercase full path>` | `PROVIDER`           |
+//! | a group's SCIM identity       | `SCIM#GROUP#<lowercase full path>` | `IDENTITY#<lowercase extern_uid>` |
+//! | the instance's SAML provider  | `SCIM#INSTANCE`                    | `PROVIDER`           |
+//! | an instance SCIM identity     | `SCIM#INSTANCE`                    | `IDENTITY#<lowercase extern_uid>` |
+//! | a user's one identity there   | `SCIM#GROUP#<path>` / `SCIM#INSTANCE` | `USER#<user id>`  |
+//!
+//! A group's SCIM items are keyed by the path its SCIM URL names, so that the provider, the
+//! token and the identities a request needs are one round of reads (nothing renames groups
+//! here). One partition per group or instance: listing identities is one query.
 //!
 //! **seed** (`repo/seed.rs`)
 //!
@@ -174,6 +190,18 @@ pub fn personal_access_token_digest(digest: &str) -> Key {
 
 pub fn scim_token(digest: &str) -> Key {
     Key::new(format!("SCIMTOKEN#{digest}"), "SCIMTOKEN")
+}
+
+pub fn email(email: &str) -> Key {
+    Key::new(format!("EMAIL#{}", email.to_lowercase()), "EMAIL")
+}
+
+pub fn user_sequence() -> Key {
+    Key::new("SEQUENCE#USER".to_owned(), "SEQUENCE")
+}
+
+pub fn namespace_sequence() -> Key {
+    Key::new("SEQUENCE#NAMESPACE".to_owned(), "SEQUENCE")
 }
 
 pub fn settings() -> Key {
@@ -318,6 +346,35 @@ pub fn upcoming_reconciliation(namespace_id: NamespaceId) -> Key {
 /// The partition holding a namespace's record and its memberships (`MEMBER#<user>`).
 pub fn namespace_partition(namespace_id: NamespaceId) -> String {
     group(namespace_id).pk
+}
+
+// SCIM: providers and identities, per group path or the instance.
+
+/// The partition of a group's SCIM items (`Some(full path)`), or the instance's.
+pub fn scim_partition(group_path: Option<&str>) -> String {
+    match group_path {
+        Some(path) => format!("SCIM#GROUP#{}", path.to_lowercase()),
+        None => "SCIM#INSTANCE".to_owned(),
+    }
+}
+
+pub fn scim_provider(group_path: Option<&str>) -> Key {
+    Key::new(scim_partition(group_path), "PROVIDER")
+}
+
+pub const SCIM_IDENTITY_PREFIX: &str = "IDENTITY#";
+
+pub fn scim_identity(group_path: Option<&str>, extern_uid: &str) -> Key {
+    Key::new(
+        scim_partition(group_path),
+        &format!("{SCIM_IDENTITY_PREFIX}{}", extern_uid.to_lowercase()),
+    )
+}
+
+/// Which identity of the partition is a user's: a user has at most one per group (or
+/// instance), which makes that a condition.
+pub fn scim_user(group_path: Option<&str>, user_id: UserId) -> Key {
+    Key::new(scim_partition(group_path), &format!("USER#{user_id}"))
 }
 
 // Seed.

@@ -138,11 +138,14 @@ pub enum WriteOp {
         condition: Condition,
     },
     /// Atomic counter adds (numbers, or members into a number set) and attribute sets on one
-    /// item, creating it if absent.
+    /// item, creating it if absent. `set_if_absent` sets an attribute only where the item has
+    /// none (DynamoDB's `if_not_exists`): "add a membership unless there is one" in a
+    /// transaction that must not fail on it.
     Update {
         key: Key,
         add: Vec<(String, Addend)>,
         set: Vec<(String, Value)>,
+        set_if_absent: Vec<(String, Value)>,
         condition: Condition,
     },
     Check {

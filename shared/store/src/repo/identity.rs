@@ -12,9 +12,11 @@ use gl_model::{
 use serde::{Deserialize, Serialize};
 
 mod namespaces;
+mod users;
 
 pub use namespaces::NamespaceRef;
 pub(crate) use namespaces::{namespace_from, namespace_id_by_path, namespace_keys};
+pub(crate) use users::{EmailLookup, IdSequence, sequence_write, user_writes};
 
 use super::seed::SeedRecord;
 use super::{Repository, decode, put_new};
@@ -313,37 +315,8 @@ impl Identity<'_> {
     }
 }
 
-fn route_write(full_path: &str, route: &Route) -> WriteOp {
+pub(crate) fn route_write(full_path: &str, route: &Route) -> WriteOp {
     put_new(Item::new(keys::route(full_path), route))
-}
-
-/// A user with its username lookup and, when it has one, its personal namespace and route.
-pub(crate) fn user_writes(user: &User) -> Vec<WriteOp> {
-    let mut ops = vec![
-        put_new(Item::new(keys::user(user.id), user)),
-        put_new(Item::new(
-            keys::username(&user.username),
-            &UsernameLookup { user_id: user.id },
-        )),
-    ];
-    if let Some(id) = user.namespace_id {
-        let namespace = UserNamespace {
-            id,
-            path: user.username.clone(),
-            user_id: user.id,
-            name: Some(user.name.clone()),
-        };
-        ops.push(put_new(Item::new(keys::user_namespace(id), &namespace)));
-        ops.push(route_write(
-            &user.username,
-            &Route {
-                source_type: RouteSource::Namespace,
-                source_id: id,
-                namespace_ancestor_ids: Vec::new(),
-            },
-        ));
-    }
-    ops
 }
 
 fn group_writes(group: &Group) -> Vec<WriteOp> {
@@ -417,6 +390,7 @@ pub(crate) fn namespace_seed_records(world: &SeedWorld) -> Vec<SeedRecord> {
             user_writes(user),
         ));
     }
+    records.push(users::sequences_seed_record(world));
     for group in &world.groups {
         records.push(SeedRecord::new(
             format!("group {}", group.id),

@@ -153,6 +153,7 @@ impl Kas<'_> {
                 key: report.key(day),
                 add,
                 set: Vec::new(),
+                set_if_absent: Vec::new(),
                 condition: Condition::None,
             }])
             .await

@@ -14,6 +14,7 @@ pub mod error_tracking;
 pub mod git_access;
 pub mod identity;
 pub mod kas;
+pub mod scim;
 pub mod seed;
 pub mod shell;
 
@@ -25,6 +26,9 @@ pub use error_tracking::ErrorTracking;
 pub use git_access::{ActorQuery, GitAccess, GitAccessRecords, ProjectQuery};
 pub use identity::{Identity, NamespaceRef};
 pub use kas::{Kas, UserAccessRequest};
+pub use scim::{
+    ExistingUser, Membership, NewUser, ProvisioningTarget, Scim, ScimAccess, ScimBase, UserLookup,
+};
 pub use seed::{ImportError, ImportReport, Seeding};
 pub use shell::Shell;
 
@@ -71,6 +75,10 @@ impl Repository {
 
     pub fn error_tracking(&self) -> ErrorTracking<'_> {
         ErrorTracking { repo: self }
+    }
+
+    pub fn scim(&self) -> Scim<'_> {
+        Scim { repo: self }
     }
 
     pub fn seeding(&self) -> Seeding<'_> {

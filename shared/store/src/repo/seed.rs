@@ -51,11 +51,12 @@ pub enum ImportError {
 
 /// Each part's contribution, in the order they are written (records a later one depends on
 /// first; a failed import leaves a prefix of this order behind).
-const CONTRIBUTIONS: [fn(&SeedWorld) -> Vec<SeedRecord>; 4] = [
+const CONTRIBUTIONS: [fn(&SeedWorld) -> Vec<SeedRecord>; 5] = [
     super::identity::namespace_seed_records,
     super::kas::seed_records,
     super::error_tracking::seed_records,
     super::identity::credential_seed_records,
+    super::scim::seed_records,
 ];
 
 #[derive(Debug, serde::Serialize, serde::Deserialize)]

@@ -60,6 +60,7 @@ impl Shell<'_> {
                 key: keys::reference_counter(gl_repository),
                 add: vec![(REFERENCE_COUNT.to_owned(), 1.into())],
                 set: vec![(TTL_ATTRIBUTE.to_owned(), expires.into())],
+                set_if_absent: Vec::new(),
                 condition: Condition::None,
             }])
             .await
@@ -72,6 +73,7 @@ impl Shell<'_> {
             key: keys::reference_counter(gl_repository),
             add: vec![(REFERENCE_COUNT.to_owned(), (-1).into())],
             set: Vec::new(),
+            set_if_absent: Vec::new(),
             condition: Condition::NumberAbove(REFERENCE_COUNT, 0),
         };
         match self.repo.write(vec![decrement]).await {
