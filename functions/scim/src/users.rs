@@ -3,6 +3,7 @@
 //! `InstanceScim` serve them.
 
 use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -11,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
 use gl_http::{ApiError, AppState};
-use gl_model::{AccessLevel, ScimIdentity, ScimProvider};
+use gl_model::{AccessLevel, Member, NamespaceId, ScimIdentity, ScimProvider};
 use gl_store::StoreError;
 use gl_store::repo::{ExistingUser, Membership, NewUser, ProvisioningTarget, ScimBase, UserLookup};
 
@@ -74,7 +75,7 @@ pub async fn index(
         .scim()
         .identities(&request.base, &request.token_digest(), &lookups)
         .await?;
-    request.authorize(access)?;
+    remember_group_id(&request.base, &request.authorize(access)?);
     let matched: Vec<ScimIdentity> = match parsed {
         None => identities,
         Some(None) => {
@@ -135,7 +136,7 @@ pub async fn show(
         .scim()
         .identity(&request.base, &request.token_digest(), &id)
         .await?;
-    request.authorize(access)?;
+    remember_group_id(&request.base, &request.authorize(access)?);
     let identity = identity.ok_or_else(|| resource_not_found(&id))?;
     Ok(scim_json(StatusCode::OK, &User::from(&identity)))
 }
@@ -187,6 +188,7 @@ pub async fn create(
             .provisioning_target(&request.base, &digest, &extern_uid, &email, &candidates)
             .await?;
         let provider = request.authorize(access)?;
+        remember_group_id(&request.base, &provider);
         if let Some(missing) = wanted.missing() {
             return Err(saving_error(StatusCode::PRECONDITION_FAILED, &missing));
         }
@@ -319,23 +321,60 @@ async fn provision(
         .await?)
 }
 
-/// `DELETE`'s and a deactivating `PATCH`'s refusal: GitLab will not remove a group's last
-/// Owner. Reads the group's members (one more round).
-async fn last_owner(
-    state: &AppState,
-    provider: &ScimProvider,
-    identity: &ScimIdentity,
-) -> Result<bool, ApiError> {
-    let Some(group_id) = provider.group_id() else {
-        return Ok(false);
+/// The ids of the groups SCIM paths name, as their providers were last read: a path keeps
+/// its group here (nothing renames groups), so a deprovision can query the group's members
+/// beside its first read. An entry the provider read contradicts costs one more round, never
+/// a wrong answer.
+static GROUP_IDS: LazyLock<Mutex<HashMap<String, NamespaceId>>> = LazyLock::new(Default::default);
+
+fn known_group_id(base: &ScimBase) -> Option<NamespaceId> {
+    let ScimBase::Group(path) = base else {
+        return None;
     };
-    let members = state.repo.scim().group_members(group_id).await?;
+    GROUP_IDS.lock().ok()?.get(&path.to_lowercase()).copied()
+}
+
+fn remember_group_id(base: &ScimBase, provider: &ScimProvider) {
+    if let (ScimBase::Group(path), Some(id)) = (base, provider.group_id())
+        && let Ok(mut known) = GROUP_IDS.lock()
+    {
+        known.insert(path.to_lowercase(), id);
+    }
+}
+
+/// A deprovisioning request's first round: the checks' reads, the identity, and the group's
+/// members when its id is known; then its provider, the identity, and the members (read now
+/// if they were not).
+async fn read_for_deprovision(
+    state: &AppState,
+    request: &ScimRequest,
+    id: &str,
+) -> Result<(ScimProvider, ScimIdentity, Vec<Member>), ApiError> {
+    let scim = state.repo.scim();
+    let known = known_group_id(&request.base);
+    let (access, identity, members) = scim
+        .identity_and_members(&request.base, &request.token_digest(), id, known)
+        .await?;
+    let provider = request.authorize(access)?;
+    remember_group_id(&request.base, &provider);
+    let identity = identity.ok_or_else(|| resource_not_found(id))?;
+    let members = match (provider.group_id(), members) {
+        (None, _) => Vec::new(),
+        (Some(group_id), Some(members)) if known == Some(group_id) => members,
+        (Some(group_id), _) => scim.group_members(group_id).await?,
+    };
+    Ok((provider, identity, members))
+}
+
+/// `DELETE`'s and a deactivating `PATCH`'s refusal: GitLab will not remove a group's last
+/// Owner.
+fn last_owner(members: &[Member], identity: &ScimIdentity) -> bool {
     let owners: Vec<_> = members
         .iter()
         .filter(|member| member.access_level == AccessLevel::Owner)
         .map(|member| member.user_id)
         .collect();
-    Ok(owners == [identity.user_id])
+    owners == [identity.user_id]
 }
 
 /// Deactivates an identity: a group's member leaves the group, an instance user is blocked.
@@ -385,9 +424,15 @@ pub async fn update(
     let digest = request.token_digest();
     let wanted = Update::parse(&request.params.params);
     for _ in 0..WRITE_ATTEMPTS {
-        let (access, identity) = scim.identity(&request.base, &digest, &id).await?;
-        let provider = request.authorize(access)?;
-        let identity = identity.ok_or_else(|| resource_not_found(&id))?;
+        let (provider, identity, members) = if wanted.deprovisions() {
+            read_for_deprovision(&state, &request, &id).await?
+        } else {
+            let (access, identity) = scim.identity(&request.base, &digest, &id).await?;
+            let provider = request.authorize(access)?;
+            remember_group_id(&request.base, &provider);
+            let identity = identity.ok_or_else(|| resource_not_found(&id))?;
+            (provider, identity, Vec::new())
+        };
         let updating_error = || {
             scim_error(
                 StatusCode::PRECONDITION_FAILED,
@@ -399,7 +444,7 @@ pub async fn update(
             )
         };
         let written = if wanted.deprovisions() {
-            if last_owner(&state, &provider, &identity).await? {
+            if last_owner(&members, &identity) {
                 return Err(updating_error());
             }
             deprovision(&state, &request.base, &provider, &identity).await
@@ -484,13 +529,9 @@ pub async fn destroy(
 ) -> Result<Response, ApiError> {
     let request = ScimRequest::read(&path, &uri, &headers, &body)?;
     let id = request.id.clone().unwrap_or_default();
-    let scim = state.repo.scim();
-    let digest = request.token_digest();
     for _ in 0..WRITE_ATTEMPTS {
-        let (access, identity) = scim.identity(&request.base, &digest, &id).await?;
-        let provider = request.authorize(access)?;
-        let identity = identity.ok_or_else(|| resource_not_found(&id))?;
-        if last_owner(&state, &provider, &identity).await? {
+        let (provider, identity, members) = read_for_deprovision(&state, &request, &id).await?;
+        if last_owner(&members, &identity) {
             return Err(scim_error(
                 StatusCode::PRECONDITION_FAILED,
                 format!(

@@ -21,6 +21,7 @@ mod private_token;
 mod reference_counter;
 mod round_trips;
 mod routing;
+mod scim;
 mod seed_import;
 mod storage_limit_exclusions;
 mod unavailable;

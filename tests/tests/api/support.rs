@@ -511,7 +511,7 @@ impl TestResponse {
     #[track_caller]
     pub fn assert(&self, status: u16, body: &str) {
         assert_eq!((self.status.as_u16(), self.text.as_str()), (status, body));
-        self.assert_json_media_type();
+        self.assert_media_type("application/json");
     }
 
     /// Status, JSON media type and exact body bytes, the body pinned in
@@ -521,13 +521,24 @@ impl TestResponse {
     /// and read the diff of `snapshots/`.
     #[track_caller]
     pub fn assert_snapshot(&self, status: u16, name: &str) {
+        self.assert_snapshot_as(status, name, "application/json");
+    }
+
+    /// [`Self::assert_snapshot`] of a SCIM answer (`application/scim+json`).
+    #[track_caller]
+    pub fn assert_scim_snapshot(&self, status: u16, name: &str) {
+        self.assert_snapshot_as(status, name, "application/scim+json");
+    }
+
+    #[track_caller]
+    fn assert_snapshot_as(&self, status: u16, name: &str, media_type: &str) {
         assert_eq!(
             self.status.as_u16(),
             status,
             "status for snapshot {name}: {}",
             self.text
         );
-        self.assert_json_media_type();
+        self.assert_media_type(media_type);
         // insta trims trailing whitespace and turns CRLF into LF before comparing; a body
         // free of both compares byte for byte.
         assert!(
@@ -553,17 +564,13 @@ impl TestResponse {
     }
 
     #[track_caller]
-    fn assert_json_media_type(&self) {
+    fn assert_media_type(&self, media_type: &str) {
         let content_type = self
             .headers
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
-        assert_eq!(
-            content_type, "application/json",
-            "content type of {}",
-            self.text
-        );
+        assert_eq!(content_type, media_type, "content type of {}", self.text);
     }
 }
 

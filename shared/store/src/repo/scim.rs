@@ -251,6 +251,26 @@ impl Scim<'_> {
         Ok((access, decode(found[0].as_ref())?))
     }
 
+    /// [`Self::identity`], and the members of group `group_id` (when the caller knows which
+    /// group the path names) queried alongside: one round.
+    pub async fn identity_and_members(
+        self,
+        base: &ScimBase,
+        token_digest: &str,
+        extern_uid: &str,
+        group_id: Option<NamespaceId>,
+    ) -> Result<(ScimAccess, Option<ScimIdentity>, Option<Vec<Member>>), StoreError> {
+        let members = async {
+            match group_id {
+                Some(id) => self.group_members(id).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (found, members) = tokio::join!(self.identity(base, token_digest, extern_uid), members);
+        let (access, identity) = found?;
+        Ok((access, identity, members?))
+    }
+
     /// The checks' reads and what a create decides on, in one read: the identity, the user
     /// with `email`, which `usernames` are taken, and the id sequences.
     pub async fn provisioning_target(
