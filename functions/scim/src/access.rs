@@ -7,9 +7,10 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::{HeaderMap, StatusCode, Uri};
 
-use gl_http::ApiError;
+use gl_http::{ApiError, AppState};
 use gl_model::{ScimProvider, ScimScope};
 use gl_store::repo::{ScimAccess, ScimBase};
 
@@ -21,6 +22,23 @@ pub struct ScimRequest {
     pub base: ScimBase,
     pub params: ScimParams,
     pub id: Option<String>,
+    path: HashMap<String, String>,
+}
+
+/// Every SCIM handler starts from the request as read: axum hands it over whole.
+impl FromRequest<AppState> for ScimRequest {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (mut parts, body) = request.into_parts();
+        let Path(path) = Path::<HashMap<String, String>>::from_request_parts(&mut parts, state)
+            .await
+            .map_err(|_| ApiError::RouteNotFound)?;
+        let body = axum::body::to_bytes(body, gl_http::MAX_BODY_BYTES)
+            .await
+            .map_err(|_| ApiError::PayloadTooLarge)?;
+        Self::read(&path, &parts.uri, &parts.headers, &body)
+    }
 }
 
 impl ScimRequest {
@@ -48,7 +66,13 @@ impl ScimRequest {
             },
             params: ScimParams::read(uri.query(), headers, body, &route)?,
             id: id.cloned(),
+            path: path.clone(),
         })
+    }
+
+    /// A parameter the route's path named.
+    pub fn path_param(&self, name: &str) -> Option<&str> {
+        self.path.get(name).map(String::as_str)
     }
 
     /// The digest the presented token is looked up by (of nothing when none was presented:

@@ -4,11 +4,8 @@
 //! whose `active` is the only attribute a PATCH changes (the others are read on create and
 //! kept, as GitLab keeps them).
 
-use std::collections::HashMap;
-
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
 
@@ -17,14 +14,7 @@ use gl_http::{ApiError, AppState};
 use crate::access::{ScimRequest, scim_error};
 use crate::resource::{LIST_SCHEMA, USER_SCHEMA, scim_json};
 
-async fn authorized(
-    state: &AppState,
-    path: &HashMap<String, String>,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Result<(), ApiError> {
-    let request = ScimRequest::read(path, uri, headers, body)?;
+async fn authorized(state: &AppState, request: &ScimRequest) -> Result<(), ApiError> {
     let access = state
         .repo
         .scim()
@@ -125,39 +115,28 @@ fn user_schema() -> Value {
     })
 }
 
-type PathParams = Path<HashMap<String, String>>;
-
 pub async fn service_provider(
     State(state): State<AppState>,
-    Path(path): PathParams,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: ScimRequest,
 ) -> Result<Response, ApiError> {
-    authorized(&state, &path, &uri, &headers, &body).await?;
+    authorized(&state, &request).await?;
     Ok(scim_json(StatusCode::OK, &service_provider_config()))
 }
 
 pub async fn resource_types(
     State(state): State<AppState>,
-    Path(path): PathParams,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: ScimRequest,
 ) -> Result<Response, ApiError> {
-    authorized(&state, &path, &uri, &headers, &body).await?;
+    authorized(&state, &request).await?;
     Ok(scim_json(StatusCode::OK, &list(vec![user_resource_type()])))
 }
 
 pub async fn resource_type(
     State(state): State<AppState>,
-    Path(path): PathParams,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: ScimRequest,
 ) -> Result<Response, ApiError> {
-    authorized(&state, &path, &uri, &headers, &body).await?;
-    match path.get("resource_type").map(String::as_str) {
+    authorized(&state, &request).await?;
+    match request.path_param("resource_type") {
         Some("User") => Ok(scim_json(StatusCode::OK, &user_resource_type())),
         other => Err(scim_error(
             StatusCode::NOT_FOUND,
@@ -168,24 +147,18 @@ pub async fn resource_type(
 
 pub async fn schemas(
     State(state): State<AppState>,
-    Path(path): PathParams,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: ScimRequest,
 ) -> Result<Response, ApiError> {
-    authorized(&state, &path, &uri, &headers, &body).await?;
+    authorized(&state, &request).await?;
     Ok(scim_json(StatusCode::OK, &list(vec![user_schema()])))
 }
 
 pub async fn schema(
     State(state): State<AppState>,
-    Path(path): PathParams,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: ScimRequest,
 ) -> Result<Response, ApiError> {
-    authorized(&state, &path, &uri, &headers, &body).await?;
-    match path.get("schema_id").map(String::as_str) {
+    authorized(&state, &request).await?;
+    match request.path_param("schema_id") {
         Some(USER_SCHEMA) => Ok(scim_json(StatusCode::OK, &user_schema())),
         other => Err(scim_error(
             StatusCode::NOT_FOUND,

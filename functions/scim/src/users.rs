@@ -5,9 +5,8 @@
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
@@ -29,8 +28,6 @@ const WRITE_ATTEMPTS: usize = 3;
 const DEFAULT_COUNT: i64 = 20;
 const MAX_COUNT: i64 = 100;
 
-type PathParams = Path<HashMap<String, String>>;
-
 /// Ruby's `to_i` of a parameter: leading digits (and sign), else 0.
 fn to_i(value: Option<&Ordered>) -> Option<i64> {
     match value? {
@@ -47,12 +44,8 @@ fn to_i(value: Option<&Ordered>) -> Option<i64> {
 /// username is the email's local part.
 pub async fn index(
     State(state): State<AppState>,
-    Path(path): PathParams,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: ScimRequest,
 ) -> Result<Response, ApiError> {
-    let request = ScimRequest::read(&path, &uri, &headers, &body)?;
     let filter = request
         .params
         .get("filter")
@@ -124,12 +117,8 @@ fn resource_not_found(id: &str) -> ApiError {
 /// `GET /Users/:id`: the identity whose `extern_uid` is `id` (case-insensitively).
 pub async fn show(
     State(state): State<AppState>,
-    Path(path): PathParams,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: ScimRequest,
 ) -> Result<Response, ApiError> {
-    let request = ScimRequest::read(&path, &uri, &headers, &body)?;
     let id = request.id.clone().unwrap_or_default();
     let (access, identity) = state
         .repo
@@ -158,12 +147,8 @@ fn free_username(candidates: &[String], target: &ProvisioningTarget) -> Option<S
 /// member with the group's default role; the instance's the same without the membership.
 pub async fn create(
     State(state): State<AppState>,
-    Path(path): PathParams,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: ScimRequest,
 ) -> Result<Response, ApiError> {
-    let request = ScimRequest::read(&path, &uri, &headers, &body)?;
     let wanted = Provisioning::parse(&request.params.params);
     let candidates = wanted
         .username
@@ -413,12 +398,8 @@ async fn deprovision(
 /// GitLab has done since 15.0.
 pub async fn update(
     State(state): State<AppState>,
-    Path(path): PathParams,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: ScimRequest,
 ) -> Result<Response, ApiError> {
-    let request = ScimRequest::read(&path, &uri, &headers, &body)?;
     let id = request.id.clone().unwrap_or_default();
     let scim = state.repo.scim();
     let digest = request.token_digest();
@@ -522,12 +503,8 @@ pub async fn update(
 /// group; an instance user is blocked). The identity stays: a later GET shows it inactive.
 pub async fn destroy(
     State(state): State<AppState>,
-    Path(path): PathParams,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: ScimRequest,
 ) -> Result<Response, ApiError> {
-    let request = ScimRequest::read(&path, &uri, &headers, &body)?;
     let id = request.id.clone().unwrap_or_default();
     for _ in 0..WRITE_ATTEMPTS {
         let (provider, identity, members) = read_for_deprovision(&state, &request, &id).await?;
