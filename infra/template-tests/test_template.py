@@ -14,6 +14,8 @@ from samtranslator.yaml_helper import yaml_parse
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PARAMETERS = {
     "VpcEndpointId": "vpce-0123456789abcdef0",
+    "GitalySubnetIds": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"],
+    "GitalySecurityGroupId": "sg-0123456789abcdef0",
     "ShellSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gitlab-shell-AbCdEf",
     "KasSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gitlab-kas-AbCdEf",
     "ErrorTrackingTokenArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:opstrace-AbCdEf",
@@ -218,3 +220,15 @@ def test_the_scim_role_reaches_only_its_items(expanded):
                 assert forbidden not in leading
         else:
             assert "SCIMTOKEN#*" in leading and "SCIM#*" in leading
+
+
+def test_the_shell_function_runs_in_the_vpc_to_reach_gitaly(expanded):
+    """`/allowed` asks Gitaly over gRPC: the shell function runs in the given subnets with the
+    given security group; the others need no VPC."""
+    functions = resources_of(expanded, "AWS::Lambda::Function")
+    vpc = functions["ShellFunction"]["Properties"]["VpcConfig"]
+    assert vpc["SubnetIds"] == {"Ref": "GitalySubnetIds"}
+    assert vpc["SecurityGroupIds"] == [{"Ref": "GitalySecurityGroupId"}]
+    for name, function in functions.items():
+        if name != "ShellFunction":
+            assert "VpcConfig" not in function["Properties"], name

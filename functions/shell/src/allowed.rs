@@ -154,40 +154,6 @@ pub(crate) async fn access_check_result(
         path_type
     };
 
-    // Ask Gitaly, concurrently, about every branch update that a protected rule covers.
-    let mut force_pushes = vec![ForcePush::No; changes.list().len()];
-    if let (Some(project), Some(GitCommand::ReceivePack), RepoType::Project) =
-        (&project, command, repo_type)
-    {
-        let questions = changes.list().iter().enumerate().filter(|(_, change)| {
-            !change.is_creation()
-                && !change.is_deletion()
-                && change.branch_name().is_some_and(|branch| {
-                    project
-                        .protected_branches
-                        .iter()
-                        .any(|rule| git_access::ref_pattern_matches(&rule.name, branch))
-                })
-        });
-        let answers = join_all(questions.map(|(i, change)| {
-            let ancestry = state.ancestry.clone();
-            async move {
-                (
-                    i,
-                    ancestry
-                        .is_ancestor(project, &change.oldrev, &change.newrev)
-                        .await,
-                )
-            }
-        }))
-        .await;
-        for (i, answer) in answers {
-            if answer == Some(false) {
-                force_pushes[i] = ForcePush::Yes;
-            }
-        }
-    }
-
     let request = git_access::Request {
         actor: Actor {
             key: key.as_ref(),
@@ -201,12 +167,51 @@ pub(crate) async fn access_check_result(
         gitlab_url: settings.gitlab_url.trim_end_matches('/'),
         now: chrono::Utc::now().timestamp(),
     };
+    // Ask Gitaly, concurrently, about every change its answer decides (`ancestry_matters`),
+    // in the repository as the push sees it (its quarantine included).
+    let (git_object_directory, git_alternate_object_directories) = quarantine(params);
+    let mut force_pushes = vec![ForcePush::No; changes.list().len()];
+    if let (Some(project), Some(GitCommand::ReceivePack), RepoType::Project) =
+        (&project, command, repo_type)
+    {
+        let mut repository = project.gitaly_repository(&settings.gitaly.storage, repo_type);
+        repository.git_object_directory = git_object_directory.clone();
+        repository.git_alternate_object_directories = git_alternate_object_directories.clone();
+        let questions = changes
+            .list()
+            .iter()
+            .enumerate()
+            .filter(|(_, change)| git_access::ancestry_matters(&request, change));
+        let answers = join_all(questions.map(|(i, change)| {
+            let (ancestry, repository, gitaly) = (&state.ancestry, &repository, &settings.gitaly);
+            async move {
+                let answer = ancestry
+                    .is_ancestor(gitaly, repository, &change.oldrev, &change.newrev)
+                    .await;
+                (i, answer)
+            }
+        }))
+        .await;
+        for (i, answer) in answers {
+            force_pushes[i] = match answer {
+                Ok(true) => ForcePush::No,
+                Ok(false) => ForcePush::Yes,
+                Err(cause) => {
+                    tracing::warn!(
+                        project_id = project.id,
+                        %cause,
+                        "force-push ancestry not verified: refusing the protected branch update"
+                    );
+                    ForcePush::Unknown(git_access::GITALY_UNAVAILABLE)
+                }
+            };
+        }
+    }
     let granted = git_access::check(&request, &force_pushes).map_err(|denial| {
         let status = StatusCode::from_u16(denial.status).unwrap_or(StatusCode::UNAUTHORIZED);
         ApiError::denied(status, denial.message)
     })?;
     let project = granted.project;
-    let (git_object_directory, git_alternate_object_directories) = quarantine(params);
     let mut repository = project.gitaly_repository(&settings.gitaly.storage, repo_type);
     repository.git_object_directory = git_object_directory;
     repository.git_alternate_object_directories = git_alternate_object_directories;

@@ -40,7 +40,7 @@ impl FromRef<ShellState> for AppState {
 
 /// The family's routes on GitLab's absolute paths, for Lambda, the local server and tests.
 pub fn router(state: AppState) -> Router {
-    router_with(state, Arc::new(gitaly::Unverified))
+    router_with(state, Arc::new(gitaly::GitalyClient::default()))
 }
 
 /// The routes with a chosen Gitaly port (tests use one that answers).

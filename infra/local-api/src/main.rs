@@ -220,6 +220,20 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         println!("loaded the demo world (infra/local-api/demo-seed.json)");
     }
 
+    let gitaly = repo
+        .identity()
+        .settings()
+        .await
+        .map_err(|e| e.to_string())?
+        .gitaly
+        .address;
+    match shell::gitaly::reachable(&gitaly).await {
+        Ok(()) => println!("Gitaly at {gitaly} accepts connections"),
+        Err(cause) => println!(
+            "warning: Gitaly at {gitaly:?} cannot be reached ({cause}): pushes that update a protected branch forbidding force pushes will be refused"
+        ),
+    }
+
     let error_tracking_token = match &args.error_tracking_token_file {
         Some(path) => Some(gl_auth::shell_secret_from_file(
             &std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?,

@@ -133,11 +133,46 @@ pub const COMMAND_NOT_ALLOWED: &str = "The command you're trying to execute is n
 pub const PUSH_CODE: &str = "You are not allowed to push code to this project.";
 
 /// Whether a force push really rewrote history is Gitaly's to say (is oldrev an ancestor of
-/// newrev?); the caller asks and passes the answer per change.
+/// newrev?); the caller asks where [`ancestry_matters`] and passes the answer per change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ForcePush {
     Yes,
     No,
+    /// Gitaly could not answer (unreachable, too slow, an error, none configured): an update
+    /// the answer would decide is refused, never silently allowed.
+    Unknown(&'static str),
+}
+
+/// The refusal of an update whose history Gitaly could not check.
+pub const GITALY_UNAVAILABLE: &str = "Gitaly could not tell whether this push rewrites the history of a protected branch that forbids force pushes, so it is refused. Try again later.";
+
+/// Whether Gitaly's answer for `change` can change the outcome: an update (not a creation or
+/// a deletion) of a protected branch, none of whose rules allows force pushes, by an actor
+/// whom one of those rules lets push. Anyone else is decided without Gitaly.
+pub fn ancestry_matters(request: &Request<'_>, change: &Change) -> bool {
+    let (Some(project), Some(branch)) = (request.project, change.branch_name()) else {
+        return false;
+    };
+    if change.is_creation() || change.is_deletion() {
+        return false;
+    }
+    let rules = matching_branches(project, branch);
+    if rules.is_empty() || rules.iter().any(|rule| rule.allow_force_push) {
+        return false;
+    }
+    let pusher = if is_deploy_actor(request) {
+        if !deploy_key_link(request, project).is_some_and(|link| link.can_push) {
+            return false;
+        }
+        Pusher::DeployKey
+    } else if request.actor.user.is_some() {
+        Pusher::User(role(request))
+    } else {
+        return false;
+    };
+    rules
+        .iter()
+        .any(|rule| pusher.reaches(rule.push_access_level))
 }
 
 /// Everything the decision needs about one request.
@@ -454,11 +489,16 @@ fn check_branch(
         return Ok(());
     }
     let is_update = !change.is_creation() && !change.is_deletion();
-    if is_update && force_push == ForcePush::Yes && !rules.iter().any(|rule| rule.allow_force_push)
-    {
-        return Err(forbidden(
-            "You are not allowed to force push code to a protected branch on this project.",
-        ));
+    if is_update && !rules.iter().any(|rule| rule.allow_force_push) {
+        match force_push {
+            ForcePush::Yes => {
+                return Err(forbidden(
+                    "You are not allowed to force push code to a protected branch on this project.",
+                ));
+            }
+            ForcePush::Unknown(message) => return Err(forbidden(message)),
+            ForcePush::No => {}
+        }
     }
     let can_push = rules
         .iter()

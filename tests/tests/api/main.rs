@@ -13,6 +13,7 @@ mod check;
 mod discover;
 mod error_tracking;
 mod git_audit_event;
+mod gitaly;
 mod gitlab_subscription;
 mod kas;
 mod lfs;
