@@ -13,6 +13,7 @@ use gl_http::{ApiError, AppState};
 
 mod access;
 mod attributes;
+mod deprovision;
 mod discovery;
 mod params;
 mod resource;
