@@ -109,29 +109,32 @@ def main():
     }
     env.update(item.split("=", 1) for item in args.env)
     token = jwt.encode(
-        {"iss": "gitlab-shell", "iat": int(time.time()), "exp": int(time.time()) + 3600},
+        {"iss": "gitlab-shell", "iat": int(time.time()), "exp": int(time.time()) + 60},
         env.get("GITLAB_SHELL_SECRET", "").encode(),
         algorithm="HS256",
     )
     with open(args.event) as f:
         event = f.read().replace("{{JWT}}", token).encode()
 
-    holder = [None]
-    server = serve(holder)
-    env["AWS_LAMBDA_RUNTIME_API"] = f"127.0.0.1:{server.server_address[1]}"
     inits, firsts = [], []
     for _ in range(args.runs):
-        run = holder[0] = Run(event)
+        # A Runtime API of its own per process: a killed process's late poll must not take
+        # the next process's invocation.
+        holder = [Run(event)]
+        run = holder[0]
+        server = serve(holder)
+        env["AWS_LAMBDA_RUNTIME_API"] = f"127.0.0.1:{server.server_address[1]}"
         started = time.perf_counter()
         process = subprocess.Popen([args.binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         finished = run.done.wait(30)
         process.kill()
         process.wait()
+        server.shutdown()
+        server.server_close()
         if not finished or run.status != 200:
             raise SystemExit(f"the first invocation did not answer 200: {run.status}")
         inits.append((run.first_next - started) * 1000)
         firsts.append((run.responded - started) * 1000)
-    server.shutdown()
 
     def summary(name, values):
         values = sorted(values)
