@@ -28,6 +28,25 @@ struct Cli {
 enum Command {
     /// Import a seed file into a DynamoDB table (a deployed stack's, or an emulator's).
     ImportSeed(ImportArgs),
+    /// Print a fresh JWT for the local server's secrets, valid five minutes: GitLab Shell's
+    /// (`Gitlab-Shell-Api-Request`), or with `--kas` KAS's (`Gitlab-Kas-Api-Request`).
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Args)]
+struct TokenArgs {
+    /// Where the local server keeps its secrets.
+    #[arg(long, default_value = ".local")]
+    data_dir: PathBuf,
+    /// GitLab Shell secret file [default: DATA_DIR/.gitlab_shell_secret].
+    #[arg(long)]
+    shell_secret_file: Option<PathBuf>,
+    /// KAS's token instead, from DATA_DIR/.gitlab_kas_secret (or --kas-secret-file).
+    #[arg(long)]
+    kas: bool,
+    /// KAS secret file [default: DATA_DIR/.gitlab_kas_secret].
+    #[arg(long)]
+    kas_secret_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -90,6 +109,7 @@ async fn main() -> ExitCode {
     gl_http::init_tracing(false);
     let result = match cli.command {
         Some(Command::ImportSeed(args)) => import(args).await,
+        Some(Command::Token(args)) => token(args),
         None => serve(cli.serve).await,
     };
     match result {
@@ -143,6 +163,29 @@ fn load_secret(
     Ok((path, bytes))
 }
 
+fn token(args: TokenArgs) -> Result<(), String> {
+    let read = |given: Option<PathBuf>, default: &str| {
+        let path = given.unwrap_or_else(|| args.data_dir.join(default));
+        std::fs::read(&path)
+            .map(|bytes| (path.clone(), bytes))
+            .map_err(|e| format!("{}: {e}", path.display()))
+    };
+    let now = chrono::Utc::now().timestamp();
+    let token = if args.kas {
+        let (path, file) = read(args.kas_secret_file.clone(), ".gitlab_kas_secret")?;
+        let key =
+            gl_auth::kas_secret_from_file(&file).map_err(|e| format!("{}: {e}", path.display()))?;
+        gl_auth::mint_kas_jwt(&key, now)
+    } else {
+        let (path, file) = read(args.shell_secret_file.clone(), ".gitlab_shell_secret")?;
+        let secret = gl_auth::shell_secret_from_file(&file);
+        gl_auth::check_shell_secret(&secret).map_err(|e| format!("{}: {e}", path.display()))?;
+        gl_auth::mint_shell_jwt(&secret, now, gl_auth::MAX_JWT_LIFETIME_SECONDS)
+    };
+    println!("{token}");
+    Ok(())
+}
+
 async fn serve(args: ServeArgs) -> Result<(), String> {
     std::fs::create_dir_all(&args.data_dir)
         .map_err(|e| format!("{}: {e}", args.data_dir.display()))?;
@@ -160,6 +203,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let kas_secret = gl_auth::kas_secret_from_file(&kas_file)
         .map_err(|e| format!("{}: {e}", kas_path.display()))?;
     let shell_secret = gl_auth::shell_secret_from_file(&shell_file);
+    let shell_path = args
+        .shell_secret_file
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join(".gitlab_shell_secret"));
+    gl_auth::check_shell_secret(&shell_secret)
+        .map_err(|reason| format!("{}: {reason}", shell_path.display()))?;
 
     let (store, described): (Arc<dyn Store>, String) = if let Some(endpoint) =
         &args.dynamodb_endpoint
@@ -252,9 +301,13 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .await
         .map_err(|e| format!("{}: {e}", args.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    let token = gl_auth::mint_shell_jwt(&shell_secret, chrono::Utc::now().timestamp(), 3600);
+    let token = gl_auth::mint_shell_jwt(
+        &shell_secret,
+        chrono::Utc::now().timestamp(),
+        gl_auth::MAX_JWT_LIFETIME_SECONDS,
+    );
     println!("serving GitLab's internal API on http://{address} from {described}");
-    println!("try (the token is valid for an hour):");
+    println!("try (the token is valid for five minutes; `local-api token` prints a fresh one):");
     println!(
         "  curl -s -H 'Gitlab-Shell-Api-Request: {token}' http://{address}/api/v4/internal/check"
     );

@@ -17,6 +17,50 @@ pub const SHELL_JWT_ISSUER: &str = "gitlab-shell";
 /// `JSONWebToken::HMACToken::LEEWAY`.
 pub const SHELL_JWT_LEEWAY_SECONDS: u64 = 60;
 
+/// The longest a GitLab Shell or KAS JWT may live: GitLab Shell and Gitaly mint 60 s tokens,
+/// KAS about 30 s; a token valid for longer is refused, so a leaked one is soon worthless.
+pub const MAX_JWT_LIFETIME_SECONDS: i64 = 300;
+
+/// The shortest GitLab Shell secret accepted (GitLab generates 32 hex characters): a shorter
+/// one can be guessed, and with it any token forged.
+pub const SHELL_SECRET_MIN_BYTES: usize = 16;
+
+/// Refuses a GitLab Shell secret too short to keep tokens unforgeable.
+pub fn check_shell_secret(secret: &[u8]) -> Result<(), String> {
+    if secret.len() < SHELL_SECRET_MIN_BYTES {
+        return Err(format!(
+            "the GitLab Shell secret is {} bytes; at least {SHELL_SECRET_MIN_BYTES} are needed (GitLab generates 32 hex characters)",
+            secret.len()
+        ));
+    }
+    Ok(())
+}
+
+/// The claims that bound a token's life.
+#[derive(Debug, Deserialize)]
+struct Lifetime {
+    exp: i64,
+    #[serde(default)]
+    iat: Option<i64>,
+}
+
+/// Refuses a token that would stay valid longer than [`MAX_JWT_LIFETIME_SECONDS`]: from its
+/// `iat` when it has one, and in any case from now (`leeway` allowed for clock skew).
+fn check_lifetime(lifetime: &Lifetime, leeway: i64) -> Result<(), AuthError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs() as i64);
+    let from_issue = lifetime.iat.map(|iat| lifetime.exp - iat);
+    if from_issue.is_some_and(|life| life > MAX_JWT_LIFETIME_SECONDS)
+        || lifetime.exp - now > MAX_JWT_LIFETIME_SECONDS + leeway
+    {
+        return Err(AuthError::InvalidToken(format!(
+            "the token lives longer than {MAX_JWT_LIFETIME_SECONDS} s"
+        )));
+    }
+    Ok(())
+}
+
 /// Why a request was not authenticated. Never shown to the client (which only ever learns
 /// "401 Unauthorized"); logged so an operator can tell a clock skew from a wrong secret.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -54,13 +98,13 @@ struct ShellClaims {
     iss: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     iat: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    exp: Option<i64>,
+    exp: i64,
 }
 
 /// Verifies `Gitlab-Shell-Api-Request` the way `Gitlab::Shell.verify_api_request` does:
-/// HS256 only, 60 s leeway on `exp` and `nbf` (checked only when present), `iat` ignored, then
-/// `iss` must be exactly `gitlab-shell`. No audience check.
+/// HS256 only, 60 s leeway on `exp` and `nbf`, then `iss` must be exactly `gitlab-shell`; no
+/// audience check. Stricter than GitLab: `exp` is required and the token may not live longer
+/// than [`MAX_JWT_LIFETIME_SECONDS`] (every real client sends a short-lived one).
 #[derive(Clone)]
 pub struct ShellJwtVerifier {
     key: DecodingKey,
@@ -80,7 +124,7 @@ impl ShellJwtVerifier {
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.validate_aud = false;
-        validation.required_spec_claims = HashSet::new();
+        validation.required_spec_claims = HashSet::from(["exp".to_owned()]);
         Self {
             key: DecodingKey::from_secret(secret),
             validation,
@@ -91,6 +135,13 @@ impl ShellJwtVerifier {
         let token = header_token(header, SHELL_API_HEADER)?;
         let data = jsonwebtoken::decode::<ShellClaims>(token, &self.key, &self.validation)
             .map_err(|err| AuthError::InvalidToken(err.to_string()))?;
+        check_lifetime(
+            &Lifetime {
+                exp: data.claims.exp,
+                iat: data.claims.iat,
+            },
+            SHELL_JWT_LEEWAY_SECONDS as i64,
+        )?;
         match data.claims.iss.as_deref() {
             Some(SHELL_JWT_ISSUER) => Ok(()),
             _ => Err(AuthError::WrongIssuer(SHELL_JWT_ISSUER)),
@@ -128,7 +179,8 @@ pub fn kas_secret_from_file(contents: &[u8]) -> Result<Vec<u8>, KasSecretError> 
 
 /// Verifies `Gitlab-Kas-Api-Request` as `Gitlab::Kas.verify_api_request` does: HS256 with the
 /// decoded secret, `iss` = `gitlab-kas`, `aud` containing `gitlab` (a string or an array), no
-/// leeway, `exp`/`nbf` checked when present.
+/// leeway, `nbf` checked when present; `exp` required, the token living no longer than
+/// [`MAX_JWT_LIFETIME_SECONDS`].
 #[derive(Clone)]
 pub struct KasJwtVerifier {
     key: DecodingKey,
@@ -148,7 +200,10 @@ impl KasJwtVerifier {
         validation.leeway = 0;
         validation.validate_exp = true;
         validation.validate_nbf = true;
-        validation.required_spec_claims = ["iss", "aud"].iter().map(|c| (*c).to_owned()).collect();
+        validation.required_spec_claims = ["iss", "aud", "exp"]
+            .iter()
+            .map(|c| (*c).to_owned())
+            .collect();
         validation.set_issuer(&[KAS_JWT_ISSUER]);
         validation.set_audience(&[KAS_JWT_AUDIENCE]);
         Self {
@@ -159,9 +214,9 @@ impl KasJwtVerifier {
 
     pub fn verify(&self, header: Option<&[u8]>) -> Result<(), AuthError> {
         let token = header_token(header, KAS_API_HEADER)?;
-        jsonwebtoken::decode::<serde_json::Value>(token, &self.key, &self.validation)
-            .map(|_| ())
-            .map_err(|err| AuthError::InvalidToken(err.to_string()))
+        let data = jsonwebtoken::decode::<Lifetime>(token, &self.key, &self.validation)
+            .map_err(|err| AuthError::InvalidToken(err.to_string()))?;
+        check_lifetime(&data.claims, 0)
     }
 }
 
@@ -183,7 +238,7 @@ pub fn mint_shell_jwt(secret: &[u8], now: i64, ttl_seconds: i64) -> String {
     let claims = ShellClaims {
         iss: Some(SHELL_JWT_ISSUER.to_owned()),
         iat: Some(now),
-        exp: Some(now + ttl_seconds),
+        exp: now + ttl_seconds,
     };
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
@@ -248,13 +303,52 @@ mod tests {
     }
 
     #[test]
-    fn accepts_tokens_without_exp_and_with_future_iat_and_any_audience() {
-        let claims =
-            serde_json::json!({"iss": "gitlab-shell", "iat": now() + 10, "aud": "anything"});
+    fn accepts_a_future_iat_and_any_audience() {
+        let claims = serde_json::json!({"iss": "gitlab-shell", "iat": now() + 10,
+                                        "exp": now() + 70, "aud": "anything"});
         assert_eq!(
             verify(&sign(Header::new(Algorithm::HS256), claims, SECRET)),
             Ok(())
         );
+    }
+
+    #[test]
+    fn refuses_tokens_without_exp_or_living_longer_than_five_minutes() {
+        let hs = || Header::new(Algorithm::HS256);
+        let never = serde_json::json!({"iss": "gitlab-shell", "iat": now()});
+        assert!(verify(&sign(hs(), never, SECRET)).is_err());
+        let long = serde_json::json!({"iss": "gitlab-shell", "iat": now(), "exp": now() + 301});
+        assert!(verify(&sign(hs(), long, SECRET)).is_err());
+        let far = serde_json::json!({"iss": "gitlab-shell", "exp": now() + 3600});
+        assert!(verify(&sign(hs(), far, SECRET)).is_err());
+        assert!(verify(&mint_shell_jwt(SECRET, now(), 3600)).is_err());
+        assert_eq!(verify(&mint_shell_jwt(SECRET, now(), 300)), Ok(()));
+        let key = [7u8; 32];
+        let kas = KasJwtVerifier::new(&key);
+        let kas_claims = |exp: Option<i64>| {
+            let mut claims =
+                serde_json::json!({"iss": "gitlab-kas", "aud": "gitlab", "iat": now()});
+            if let Some(exp) = exp {
+                claims["exp"] = exp.into();
+            }
+            sign(hs(), claims, &key)
+        };
+        assert!(kas.verify(Some(kas_claims(None).as_bytes())).is_err());
+        assert!(
+            kas.verify(Some(kas_claims(Some(now() + 600)).as_bytes()))
+                .is_err()
+        );
+        assert_eq!(
+            kas.verify(Some(kas_claims(Some(now() + 30)).as_bytes())),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn short_shell_secrets_are_refused() {
+        assert!(check_shell_secret(b"s3cret").is_err());
+        assert!(check_shell_secret(b"").is_err());
+        assert!(check_shell_secret(b"0123456789abcdef").is_ok());
     }
 
     #[test]
@@ -267,7 +361,8 @@ mod tests {
         let stale =
             serde_json::json!({"iss": "gitlab-shell", "iat": now() - 120, "exp": now() - 65});
         assert!(verify(&sign(Header::new(Algorithm::HS256), stale, SECRET)).is_err());
-        let early = serde_json::json!({"iss": "gitlab-shell", "nbf": now() + 120});
+        let early =
+            serde_json::json!({"iss": "gitlab-shell", "nbf": now() + 120, "exp": now() + 180});
         assert!(verify(&sign(Header::new(Algorithm::HS256), early, SECRET)).is_err());
     }
 
@@ -340,7 +435,7 @@ mod tests {
         );
         let string_aud = sign(
             Header::new(Algorithm::HS256),
-            serde_json::json!({"iss": "gitlab-kas", "aud": "gitlab"}),
+            serde_json::json!({"iss": "gitlab-kas", "aud": "gitlab", "exp": now + 30}),
             &key,
         );
         assert_eq!(verifier.verify(Some(string_aud.as_bytes())), Ok(()));

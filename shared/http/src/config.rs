@@ -156,8 +156,21 @@ fn read_secret(
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<u8>, ConfigError> {
     let (name, file_name) = secret.variables();
+    // A GitLab Shell secret that can be guessed lets anyone forge its tokens: refuse to start.
+    let strong_enough = |bytes: Vec<u8>, source: String| {
+        if secret == Secret::Shell {
+            gl_auth::check_shell_secret(&bytes).map_err(|reason| ConfigError::Invalid {
+                name,
+                reason: format!("{source}: {reason}"),
+            })?;
+        }
+        Ok(bytes)
+    };
     if let Some(value) = lookup(name) {
-        return Ok(gl_auth::shell_secret_from_file(value.as_bytes()));
+        return strong_enough(
+            gl_auth::shell_secret_from_file(value.as_bytes()),
+            name.to_owned(),
+        );
     }
     let path = lookup(file_name)
         .map(PathBuf::from)
@@ -167,7 +180,10 @@ fn read_secret(
         path: path.clone(),
         reason: err.to_string(),
     })?;
-    Ok(gl_auth::shell_secret_from_file(&bytes))
+    strong_enough(
+        gl_auth::shell_secret_from_file(&bytes),
+        path.display().to_string(),
+    )
 }
 
 #[cfg(test)]
@@ -207,12 +223,15 @@ mod tests {
             &[Secret::Shell],
             &lookup(&[
                 ("TABLE_NAME", "t"),
-                ("GITLAB_SHELL_SECRET", "s3cret\n"),
+                ("GITLAB_SHELL_SECRET", "0123456789abcdef-s3cret\n"),
                 ("DYNAMODB_ENDPOINT", "http://x"),
             ]),
         )
         .unwrap();
-        assert_eq!(config.shell_secret.as_deref(), Some(&b"s3cret"[..]));
+        assert_eq!(
+            config.shell_secret.as_deref(),
+            Some(&b"0123456789abcdef-s3cret"[..])
+        );
         assert_eq!(config.dynamodb.endpoint.as_deref(), Some("http://x"));
         assert!(!format!("{config:?}").contains("s3cret"));
     }

@@ -257,6 +257,22 @@ fn addend_value(addend: &Addend) -> AttributeValue {
 
 /// Maps SDK failures onto the port's errors: conditions, unavailability (network, timeouts,
 /// throttling, missing table), and the rest.
+/// Whether DynamoDB refused an item or a key for its size (400 KB items, 2048-byte
+/// partition keys, 1024-byte sort keys, 4 MB transactions).
+fn exceeds_size_limit(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    [
+        "size has exceeded",
+        "exceeds",
+        "too large",
+        "larger than",
+        "maximum allowed size",
+        "size limit",
+    ]
+    .iter()
+    .any(|phrase| message.contains(phrase))
+}
+
 fn classify<E, R>(err: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -276,8 +292,10 @@ where
                 "ConditionalCheckFailedException" => StoreError::ConditionFailed,
                 // The message lists one reason per item ("[ConditionalCheckFailed, None]").
                 "TransactionCanceledException" => {
-                    if message.contains("ValidationError") {
+                    if message.contains("ValidationError") && exceeds_size_limit(message) {
                         StoreError::Rejected(format!("{code}: {message}"))
+                    } else if message.contains("ValidationError") {
+                        StoreError::Other(format!("{code}: {message}"))
                     } else if message.contains("ConditionalCheckFailed") {
                         StoreError::ConditionFailed
                     } else {
@@ -293,7 +311,16 @@ where
                 | "TransactionInProgressException" => {
                     StoreError::Unavailable(format!("{code}: {message}"))
                 }
-                "ValidationException" => StoreError::Rejected(format!("{code}: {message}")),
+                // The table is not there (yet, or any more): the service is unavailable,
+                // not broken by the request.
+                "ResourceNotFoundException" => {
+                    StoreError::Unavailable(format!("{code}: {message}"))
+                }
+                // Only an item or key over DynamoDB's size limits is the client's input being
+                // too big; any other refusal is a request of ours DynamoDB cannot take.
+                "ValidationException" if exceeds_size_limit(message) => {
+                    StoreError::Rejected(format!("{code}: {message}"))
+                }
                 _ => StoreError::Other(format!("{code}: {message}")),
             }
         }
@@ -844,6 +871,24 @@ mod tests {
         let value = serde_json::json!({"s": "x", "n": 42, "neg": -3, "b": true, "z": null,
                                        "l": [1, "a"], "m": {"k": [false]}});
         assert_eq!(from_attribute(&to_attribute(&value)), value);
+    }
+
+    #[test]
+    fn only_size_refusals_are_the_clients_input() {
+        for message in [
+            "Item size has exceeded the maximum allowed size",
+            "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of2048 bytes",
+            "Transaction request cannot be larger than 4 MB",
+        ] {
+            assert!(exceeds_size_limit(message), "{message}");
+        }
+        for message in [
+            "One or more parameter values were invalid: An AttributeValue may not contain an empty string",
+            "The provided key element does not match the schema",
+            "Invalid UpdateExpression: Syntax error",
+        ] {
+            assert!(!exceeds_size_limit(message), "{message}");
+        }
     }
 
     #[test]

@@ -123,6 +123,18 @@ async fn kas_jwt_rejections(app: TestApp) {
             ),
         ),
         ("shell JWT", jwt_now()),
+        // Stricter than GitLab: a KAS JWT must expire, and within five minutes.
+        (
+            "no expiry",
+            signed(json!({"iss": "gitlab-kas", "aud": ["gitlab"]}), KAS_KEY),
+        ),
+        (
+            "living an hour",
+            signed(
+                json!({"iss": "gitlab-kas", "aud": ["gitlab"], "iat": now, "exp": now + 3600}),
+                KAS_KEY,
+            ),
+        ),
     ];
     for (case, jwt) in rejected {
         for (method, path, body) in [
@@ -142,7 +154,10 @@ async fn kas_jwt_rejections(app: TestApp) {
             response.assert_snapshot_for(401, "kas_invalid_jwt", format_args!("{case} on {path}"));
         }
     }
-    let string_audience = signed(json!({"iss": "gitlab-kas", "aud": "gitlab"}), KAS_KEY);
+    let string_audience = signed(
+        json!({"iss": "gitlab-kas", "aud": "gitlab", "exp": now + 30}),
+        KAS_KEY,
+    );
     let response = app
         .send(kas_request(
             Method::GET,

@@ -51,3 +51,23 @@ async fn check_says_the_store_is_down() {
     assert_eq!(response.status.as_u16(), 200);
     assert_eq!(response.json()["redis"], false);
 }
+
+/// A table that is not there (not created yet, or deleted) is the service being unavailable,
+/// not a fault of the request: 503.
+#[tokio::test]
+async fn a_missing_table_answers_503() {
+    let Some(endpoint) = dynamo_endpoint() else {
+        return;
+    };
+    let store = DynamoStore::connect(&DynamoConfig {
+        table: format!("missing-{}", std::process::id()),
+        endpoint: Some(endpoint),
+        region: Some("us-east-1".into()),
+        timeouts: gl_store::dynamodb::Timeouts::EMULATOR,
+    })
+    .await;
+    let app = TestApp::over(Arc::new(store), None);
+    app.shell_get("/api/v4/internal/discover?key_id=1")
+        .await
+        .assert_snapshot(503, "store_unavailable");
+}
