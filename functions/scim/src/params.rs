@@ -217,10 +217,20 @@ fn filtered_key(key: &str) -> bool {
 }
 
 /// What a SCIM request carries: its parameters in order, and the SCIM token it presents.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ScimParams {
     pub params: Ordered,
     pub token: Option<String>,
+}
+
+/// Never prints the token, nor a parameter Rails would filter.
+impl std::fmt::Debug for ScimParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScimParams")
+            .field("params", &self.inspect())
+            .field("token", &self.token.as_ref().map(|_| "[FILTERED]"))
+            .finish()
+    }
 }
 
 impl ScimParams {
@@ -330,6 +340,7 @@ mod tests {
         headers.insert(AUTHORIZATION, "Bearer abc".parse().unwrap());
         let params = ScimParams::read(None, &headers, &Bytes::new(), &[]).unwrap();
         assert_eq!(params.token.as_deref(), Some("abc"));
+        assert!(!format!("{params:?}").contains("abc"), "{params:?}");
         let params = ScimParams::read(
             Some("access_token=def"),
             &HeaderMap::new(),

@@ -52,7 +52,10 @@ pub(crate) fn failure(message: impl Into<String>) -> Response {
 }
 
 /// `validate_actor` and the `user_id` rule, shared by both commands: the user who acts, or the
-/// message for an actor that cannot act.
+/// message for an actor that cannot act. GitLab's `validate_actor` wants a key: a request
+/// naming a user without one gets "Could not find the given key" (only an unknown `user_id`
+/// gets "Could not find the given user"), so no key-less actor is issued recovery codes or
+/// tokens.
 pub(crate) fn acting_user(params: &Params, actor: Actor) -> Result<User, &'static str> {
     if params.has("key_id") {
         return match (actor.key, actor.user) {
@@ -62,7 +65,7 @@ pub(crate) fn acting_user(params: &Params, actor: Actor) -> Result<User, &'stati
         };
     }
     match actor.user {
-        Some(user) => Ok(user),
+        Some(_) => Err("Could not find the given key"),
         None if params.has("user_id") => Err("Could not find the given user"),
         None => Err("Could not find a user without a key"),
     }

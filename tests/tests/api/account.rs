@@ -46,8 +46,8 @@ async fn recovery_codes_are_fresh_hex_and_stored_hashed(app: TestApp) {
             .collect::<Vec<_>>()
     );
     assert!(!stored.contains(&codes[0]), "only digests are stored");
-    // GitLab Shell authenticated by username sends the user id from /discover.
-    let second = post(&app, CODES, json!({"user_id": 2})).await;
+    // Alice's other key regenerates them.
+    let second = post(&app, CODES, json!({"key_id": "8"})).await;
     let replaced: Vec<String> = serde_json::from_value(second["recovery_codes"].clone()).unwrap();
     assert_ne!(replaced, codes);
     assert_eq!(
@@ -77,6 +77,9 @@ async fn recovery_code_failures(app: TestApp) {
             "Two-factor authentication is not enabled for this user",
         ),
         (json!({"user_id": 999}), "Could not find the given user"),
+        // GitLab's `validate_actor` wants a key: an existing user alone gets nothing.
+        (json!({"user_id": 2}), "Could not find the given key"),
+        (json!({"username": "Alice"}), "Could not find the given key"),
         // [UNVERIFIED] GitLab's newest wording for a request naming nobody.
         (json!({}), "Could not find a user without a key"),
     ];
@@ -123,7 +126,7 @@ async fn personal_access_tokens_are_shown_once_and_stored_hashed(app: TestApp) {
     let default = post(
         &app,
         PAT,
-        json!({"user_id": 2, "name": "laptop", "scopes": ["read_repository"]}),
+        json!({"key_id": "2", "name": "laptop", "scopes": ["read_repository"]}),
     )
     .await;
     let max = (chrono::Utc::now().date_naive() + chrono::Duration::days(365)).to_string();
@@ -147,6 +150,7 @@ async fn personal_access_token_failures(app: TestApp) {
         (json!({"key_id": "3", "name": "x", "scopes": ["api"]}), "Deploy keys cannot be used to create personal access tokens".to_owned()),
         (json!({"key_id": "999", "name": "x", "scopes": ["api"]}), "Could not find the given key".to_owned()),
         (json!({"user_id": 999, "name": "x", "scopes": ["api"]}), "Could not find the given user".to_owned()),
+        (json!({"user_id": 2, "name": "x", "scopes": ["api"]}), "Could not find the given key".to_owned()),
         (json!({"key_id": "1", "name": "", "scopes": ["api"]}), "No token name specified".to_owned()),
         (json!({"key_id": "1", "name": "x", "scopes": []}), "No token scopes specified".to_owned()),
         (json!({"key_id": "1", "name": "x"}), "No token scopes specified".to_owned()),

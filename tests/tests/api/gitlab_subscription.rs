@@ -360,8 +360,8 @@ async fn owners_may_read_their_namespaces_subscription(app: TestApp) {
     as_portal(&app, Method::POST, &path("11"), Some(&premium()))
         .await
         .assert_snapshot(201, "gitlab_subscription_created_premium");
-    let olive = personal_access_token(&app, json!({"user_id": 7}), json!(["read_api"])).await;
-    let mia = personal_access_token(&app, json!({"user_id": 6}), json!(["api"])).await;
+    let olive = user_personal_access_token(&app, 7, json!(["read_api"])).await;
+    let mia = user_personal_access_token(&app, 6, json!(["api"])).await;
     let get = |namespace: &str, token: &str| {
         admin_request(
             Method::GET,

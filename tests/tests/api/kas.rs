@@ -647,7 +647,7 @@ async fn policies(app: TestApp) {
 }
 
 async fn pat(app: &TestApp, user_id: i64, scopes: Value) -> String {
-    personal_access_token(app, json!({ "user_id": user_id }), scopes).await
+    user_personal_access_token(app, user_id, scopes).await
 }
 
 async fn configure(app: &TestApp, agent_id: i64, user_access: Value) {

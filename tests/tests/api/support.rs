@@ -625,6 +625,34 @@ pub async fn personal_access_token(
         .to_owned()
 }
 
+/// An active token with `scopes` for user `user_id`, stored directly: for users the test world
+/// gives no key, whom `/personal_access_token` (which wants a key) would refuse.
+pub async fn user_personal_access_token(
+    app: &TestApp,
+    user_id: i64,
+    scopes: serde_json::Value,
+) -> String {
+    static NEXT_ID: AtomicU64 = AtomicU64::new(10_000);
+    let id = NEXT_ID.fetch_add(1, Ordering::SeqCst) as i64;
+    let plaintext = format!("glpat-test-{user_id}-{id}");
+    let token = gl_model::PersonalAccessToken {
+        id,
+        user_id,
+        name: "t".to_owned(),
+        token_digest: gl_auth::token_digest(&plaintext),
+        scopes: serde_json::from_value(scopes).unwrap(),
+        expires_at: Some("2099-12-31".to_owned()),
+        revoked: false,
+        created_at: "2026-01-01T00:00:00.000Z".to_owned(),
+    };
+    app.repo
+        .identity()
+        .create_personal_access_token(&token)
+        .await
+        .unwrap();
+    plaintext
+}
+
 /// A token stored directly, in states the API cannot produce (expired, revoked, a blocked
 /// user's), with the `api` and `k8s_proxy` scopes.
 pub async fn stored_personal_access_token(
