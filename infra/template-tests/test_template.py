@@ -232,3 +232,29 @@ def test_the_shell_function_runs_in_the_vpc_to_reach_gitaly(expanded):
     for name, function in functions.items():
         if name != "ShellFunction":
             assert "VpcConfig" not in function["Properties"], name
+
+
+def test_every_function_has_reserved_concurrency_leaving_room_for_the_account(source):
+    """A flood on one family cannot starve another (GitLab Shell above all): each function
+    reserves its share, and the shares leave the account's unreserved minimum (100 of the
+    default 1,000) free."""
+    reserved = {
+        name: resource["Properties"]["ReservedConcurrentExecutions"]
+        for name, resource in source["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+    assert reserved["ShellFunction"] == max(reserved.values())
+    assert all(share > 0 for share in reserved.values()), reserved
+    assert sum(reserved.values()) <= 900, reserved
+
+
+def test_method_throttles_name_served_routes(source):
+    """Each stricter stage throttle names a method the API serves (a typo would throttle
+    nothing)."""
+    (api,) = [r for r in source["Resources"].values() if r["Type"] == "AWS::Serverless::Api"]
+    routes = template_routes(source)
+    for setting in api["Properties"]["MethodSettings"]:
+        if setting["ResourcePath"] == "/*":
+            continue
+        path = setting["ResourcePath"][1:].replace("~1", "/")
+        assert (setting["HttpMethod"], path) in routes, setting
