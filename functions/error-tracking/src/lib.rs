@@ -1,7 +1,7 @@
 //! `POST /api/v4/internal/error_tracking/allowed` (`API::Internal::ErrorTracking`): OpsTrace
 //! asks whether a project's integrated error tracking accepts events for a DSN public key.
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
@@ -17,6 +17,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v4/internal/error_tracking/allowed", post(allowed))
         .with_state(state)
 }
+
+/// How much body a request its headers and query do not authenticate may send: its token can
+/// only be in the body then, and a caller not yet authenticated gets no more work than
+/// reading that (OpsTrace's bodies are a few dozen bytes).
+pub const UNAUTHENTICATED_BODY_BYTES: usize = 16 * 1024;
 
 /// `error_tracking_token` (a parameter, in the query or the body) or else the
 /// `Gitlab-Error-Tracking-Token` header, as GitLab's `input ||= headers[...]` reads them; one
@@ -39,6 +44,26 @@ fn authenticate(state: &AppState, headers: &HeaderMap, params: &Params) -> Resul
     gl_http::verify_shell_jwt(state, headers)
 }
 
+/// [`authenticate`] on the headers and the query alone, without logging (the decision that
+/// counts, and its log line, come once the body is read).
+fn authenticated_before_the_body(state: &AppState, headers: &HeaderMap, query: &Params) -> bool {
+    let given = query
+        .text("error_tracking_token")
+        .map(String::into_bytes)
+        .or_else(|| headers.get(TOKEN_HEADER).map(|v| v.as_bytes().to_vec()));
+    match (&state.error_tracking_token, given) {
+        (Some(expected), Some(given)) => {
+            !expected.is_empty()
+                && gl_auth::secrets_equal(&gl_auth::shell_secret_from_file(&given), expected)
+        }
+        _ => state.shell_jwt.as_ref().is_some_and(|verifier| {
+            verifier
+                .verify(headers.get(gl_auth::SHELL_API_HEADER).map(|v| v.as_bytes()))
+                .is_ok()
+        }),
+    }
+}
+
 #[derive(Debug, Serialize)]
 struct Enabled {
     enabled: bool,
@@ -48,9 +73,27 @@ struct Enabled {
 /// otherwise 200 with whether error tracking is on and an active key has that public key.
 async fn allowed(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    params: Params,
+    request: Request,
 ) -> Result<Json<Enabled>, ApiError> {
+    let headers = request.headers().clone();
+    // Authentication before the body: what the headers and the query prove is judged first.
+    // A request they do not authenticate may still carry its token in the body (GitLab reads
+    // that parameter first), but may send only a small one.
+    let query = Params::parse(request.uri().query(), None, &[])?;
+    let limit = if authenticated_before_the_body(&state, &headers, &query) {
+        gl_http::MAX_BODY_BYTES
+    } else {
+        UNAUTHENTICATED_BODY_BYTES
+    };
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge)?;
+    let content_type = parts
+        .headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok());
+    let params = Params::parse(parts.uri.query(), content_type, &bytes)?;
     authenticate(&state, &headers, &params)?;
     let project_id = params.text("project_id").filter(|v| !v.trim().is_empty());
     let public_key = params.text("public_key").filter(|v| !v.trim().is_empty());

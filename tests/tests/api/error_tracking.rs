@@ -102,4 +102,27 @@ async fn errors(app: TestApp) {
     ))
     .await;
     assert_eq!(app.take_round_trips(), 1);
+
+    // Authentication comes before the body: a caller the headers do not authenticate may
+    // send only a small one (16 KiB, where its token could be), an authenticated one up to
+    // the usual 4 MiB.
+    let padded = |token: &str| {
+        let body =
+            json!({"project_id": 26, "public_key": "glet_active", "padding": "x".repeat(1 << 20)});
+        error_tracking_request(token, &body)
+    };
+    app.send(padded("wrong"))
+        .await
+        .assert_snapshot(413, "body_too_large");
+    let bare = Request::post(ERROR_TRACKING_PATH)
+        .header("Content-Type", "application/json")
+        .body(Body::from(format!(
+            r#"{{"padding":"{}"}}"#,
+            "x".repeat(20_000)
+        )))
+        .unwrap();
+    app.send(bare).await.assert_snapshot(413, "body_too_large");
+    app.send(padded(ERROR_TRACKING_TOKEN))
+        .await
+        .assert_snapshot(200, "error_tracking_enabled");
 }
