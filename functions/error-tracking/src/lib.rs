@@ -27,41 +27,36 @@ pub const UNAUTHENTICATED_BODY_BYTES: usize = 16 * 1024;
 /// `Gitlab-Error-Tracking-Token` header, as GitLab's `input ||= headers[...]` reads them; one
 /// trailing newline dropped, compared in constant time with the configured token. Without
 /// either (or with no token configured) the GitLab Shell JWT, as the internal API document
-/// describes. Anything else is 401, before the parameters are validated.
-fn authenticate(state: &AppState, headers: &HeaderMap, params: &Params) -> Result<(), ApiError> {
+/// describes. `Err` says why, for the one log line of the decision that counts.
+fn credential(state: &AppState, headers: &HeaderMap, params: &Params) -> Result<(), String> {
     let given = params
         .text("error_tracking_token")
         .map(String::into_bytes)
         .or_else(|| headers.get(TOKEN_HEADER).map(|v| v.as_bytes().to_vec()));
     if let (Some(expected), Some(given)) = (&state.error_tracking_token, given) {
         let given = gl_auth::shell_secret_from_file(&given);
-        if !expected.is_empty() && gl_auth::secrets_equal(&given, expected) {
-            return Ok(());
-        }
-        tracing::info!("error tracking token rejected");
-        return Err(ApiError::Unauthorized);
+        return if !expected.is_empty() && gl_auth::secrets_equal(&given, expected) {
+            Ok(())
+        } else {
+            Err("error tracking token rejected".to_owned())
+        };
     }
-    gl_http::verify_shell_jwt(state, headers)
+    let verifier = state
+        .shell_jwt
+        .as_ref()
+        .ok_or("no GitLab Shell secret configured")?;
+    verifier
+        .verify(headers.get(gl_auth::SHELL_API_HEADER).map(|v| v.as_bytes()))
+        .map_err(|reason| format!("GitLab Shell JWT rejected: {reason}"))
 }
 
-/// [`authenticate`] on the headers and the query alone, without logging (the decision that
-/// counts, and its log line, come once the body is read).
-fn authenticated_before_the_body(state: &AppState, headers: &HeaderMap, query: &Params) -> bool {
-    let given = query
-        .text("error_tracking_token")
-        .map(String::into_bytes)
-        .or_else(|| headers.get(TOKEN_HEADER).map(|v| v.as_bytes().to_vec()));
-    match (&state.error_tracking_token, given) {
-        (Some(expected), Some(given)) => {
-            !expected.is_empty()
-                && gl_auth::secrets_equal(&gl_auth::shell_secret_from_file(&given), expected)
-        }
-        _ => state.shell_jwt.as_ref().is_some_and(|verifier| {
-            verifier
-                .verify(headers.get(gl_auth::SHELL_API_HEADER).map(|v| v.as_bytes()))
-                .is_ok()
-        }),
-    }
+/// [`credential`] as the endpoint's answer: anything but a valid one is 401, before the
+/// parameters are validated.
+fn authenticate(state: &AppState, headers: &HeaderMap, params: &Params) -> Result<(), ApiError> {
+    credential(state, headers, params).map_err(|reason| {
+        tracing::info!(%reason, "error tracking request not authenticated");
+        ApiError::Unauthorized
+    })
 }
 
 #[derive(Debug, Serialize)]
@@ -80,7 +75,7 @@ async fn allowed(
     // A request they do not authenticate may still carry its token in the body (GitLab reads
     // that parameter first), but may send only a small one.
     let query = Params::parse(request.uri().query(), None, &[])?;
-    let limit = if authenticated_before_the_body(&state, &headers, &query) {
+    let limit = if credential(&state, &headers, &query).is_ok() {
         gl_http::MAX_BODY_BYTES
     } else {
         UNAUTHENTICATED_BODY_BYTES

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use gl_http::{ApiError, Params, ShellJwtVerified};
 use gl_model::git_access::{self, Actor, Changes, ForcePush, GitCommand};
-use gl_model::{GitalyRepository, RepoType};
+use gl_model::{GitalyRepository, Project, RepoType, Settings};
 use gl_store::repo::{GitAccessRecords, ProjectQuery};
 
 use crate::ShellState;
@@ -114,6 +114,70 @@ fn quarantine(params: &Params) -> (String, Vec<String>) {
     (directory, alternates)
 }
 
+/// The repository as GitLab hands it to Gitaly: the project's, inside the push's quarantine.
+fn push_repository(
+    project: &Project,
+    settings: &Settings,
+    repo_type: RepoType,
+    params: &Params,
+) -> GitalyRepository {
+    let (git_object_directory, git_alternate_object_directories) = quarantine(params);
+    GitalyRepository {
+        git_object_directory,
+        git_alternate_object_directories,
+        ..project.gitaly_repository(&settings.gitaly.storage, repo_type)
+    }
+}
+
+/// Gitaly's answer for every change it decides (`ancestry_matters`), asked concurrently in
+/// the repository as the push sees it; a change not asked about is no force push (missing
+/// entries read as [`ForcePush::No`]).
+async fn ask_gitaly(
+    state: &ShellState,
+    request: &git_access::Request<'_>,
+    project: &Project,
+    settings: &Settings,
+    params: &Params,
+) -> Vec<ForcePush> {
+    let changes = request.changes.list();
+    let questions: Vec<_> = changes
+        .iter()
+        .enumerate()
+        .filter(|(_, change)| git_access::ancestry_matters(request, change))
+        .collect();
+    let mut force_pushes = vec![ForcePush::No; changes.len()];
+    if questions.is_empty() {
+        return force_pushes;
+    }
+    let repository = push_repository(project, settings, RepoType::Project, params);
+    let answers = join_all(questions.into_iter().map(|(i, change)| {
+        let (repository, gitaly) = (&repository, &settings.gitaly);
+        async move {
+            let answer = state
+                .ancestry
+                .is_ancestor(gitaly, repository, &change.oldrev, &change.newrev)
+                .await;
+            (i, answer)
+        }
+    }))
+    .await;
+    for (i, answer) in answers {
+        force_pushes[i] = match answer {
+            Ok(true) => ForcePush::No,
+            Ok(false) => ForcePush::Yes,
+            Err(cause) => {
+                tracing::warn!(
+                    project_id = project.id,
+                    %cause,
+                    "force-push ancestry not verified: refusing the protected branch update"
+                );
+                ForcePush::Unknown(git_access::GITALY_UNAVAILABLE)
+            }
+        };
+    }
+    force_pushes
+}
+
 pub async fn allowed(
     _: ShellJwtVerified,
     State(state): State<ShellState>,
@@ -167,54 +231,18 @@ pub(crate) async fn access_check_result(
         gitlab_url: settings.gitlab_url.trim_end_matches('/'),
         now: chrono::Utc::now().timestamp(),
     };
-    // Ask Gitaly, concurrently, about every change its answer decides (`ancestry_matters`),
-    // in the repository as the push sees it (its quarantine included).
-    let (git_object_directory, git_alternate_object_directories) = quarantine(params);
-    let mut force_pushes = vec![ForcePush::No; changes.list().len()];
-    if let (Some(project), Some(GitCommand::ReceivePack), RepoType::Project) =
-        (&project, command, repo_type)
-    {
-        let mut repository = project.gitaly_repository(&settings.gitaly.storage, repo_type);
-        repository.git_object_directory = git_object_directory.clone();
-        repository.git_alternate_object_directories = git_alternate_object_directories.clone();
-        let questions = changes
-            .list()
-            .iter()
-            .enumerate()
-            .filter(|(_, change)| git_access::ancestry_matters(&request, change));
-        let answers = join_all(questions.map(|(i, change)| {
-            let (ancestry, repository, gitaly) = (&state.ancestry, &repository, &settings.gitaly);
-            async move {
-                let answer = ancestry
-                    .is_ancestor(gitaly, repository, &change.oldrev, &change.newrev)
-                    .await;
-                (i, answer)
-            }
-        }))
-        .await;
-        for (i, answer) in answers {
-            force_pushes[i] = match answer {
-                Ok(true) => ForcePush::No,
-                Ok(false) => ForcePush::Yes,
-                Err(cause) => {
-                    tracing::warn!(
-                        project_id = project.id,
-                        %cause,
-                        "force-push ancestry not verified: refusing the protected branch update"
-                    );
-                    ForcePush::Unknown(git_access::GITALY_UNAVAILABLE)
-                }
-            };
+    let force_pushes = match (&project, command, repo_type) {
+        (Some(project), Some(GitCommand::ReceivePack), RepoType::Project) => {
+            ask_gitaly(state, &request, project, &settings, params).await
         }
-    }
+        _ => Vec::new(),
+    };
     let granted = git_access::check(&request, &force_pushes).map_err(|denial| {
         let status = StatusCode::from_u16(denial.status).unwrap_or(StatusCode::UNAUTHORIZED);
         ApiError::denied(status, denial.message)
     })?;
     let project = granted.project;
-    let mut repository = project.gitaly_repository(&settings.gitaly.storage, repo_type);
-    repository.git_object_directory = git_object_directory;
-    repository.git_alternate_object_directories = git_alternate_object_directories;
+    let repository = push_repository(project, &settings, repo_type, params);
     let body = AllowedResponse {
         status: true,
         gl_repository: repository.gl_repository.clone(),

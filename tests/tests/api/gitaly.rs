@@ -136,18 +136,11 @@ async fn serve(stand_in: StandIn) -> String {
 
 /// Points the instance settings at Gitaly `address`, with the token.
 async fn use_gitaly(app: &TestApp, address: &str) {
-    use gl_store::{Condition, Item, WriteOp, keys};
-    let mut settings = app.repo.identity().settings().await.unwrap();
-    settings.gitaly.address = address.to_owned();
-    settings.gitaly.token = GITALY_TOKEN.to_owned();
-    app.repo
-        .store()
-        .write(vec![WriteOp::Put {
-            item: Item::new(keys::settings(), &settings),
-            condition: Condition::None,
-        }])
-        .await
-        .unwrap();
+    app.update_settings(|settings| {
+        settings.gitaly.address = address.to_owned();
+        settings.gitaly.token = GITALY_TOKEN.to_owned();
+    })
+    .await;
 }
 
 async fn push(app: &TestApp, user_id: i64, branch: &str, old: &str, new: &str) -> TestResponse {

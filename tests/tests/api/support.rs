@@ -298,9 +298,15 @@ impl TestApp {
 
     /// Stores the instance settings with `gitlab_com` as given.
     pub async fn set_gitlab_com(&self, gitlab_com: bool) {
+        self.update_settings(|settings| settings.gitlab_com = gitlab_com)
+            .await;
+    }
+
+    /// Stores the instance settings as `change` leaves them.
+    pub async fn update_settings(&self, change: impl FnOnce(&mut gl_model::Settings)) {
         use gl_store::{Condition, Item, WriteOp, keys};
         let mut settings = self.repo.identity().settings().await.unwrap();
-        settings.gitlab_com = gitlab_com;
+        change(&mut settings);
         self.repo
             .store()
             .write(vec![WriteOp::Put {
