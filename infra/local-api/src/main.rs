@@ -83,6 +83,10 @@ struct ServeArgs {
     /// against `<url>/.well-known/openid-configuration` and its key set.
     #[arg(long)]
     customers_dot_url: Option<String>,
+    /// How long the server trusts the instance settings it read, in seconds (GitLab caches
+    /// them for 60); 0 reads them with every request, so a seed import is seen at once.
+    #[arg(long, default_value_t = 60)]
+    settings_cache_seconds: u32,
 }
 
 #[derive(Debug, Args)]
@@ -291,7 +295,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     };
     let mut state = local_api::state(store, &shell_secret)
         .with_kas_secret(Some(&kas_secret))
-        .with_error_tracking_token(error_tracking_token.as_deref());
+        .with_error_tracking_token(error_tracking_token.as_deref())
+        .with_settings_ttl(std::time::Duration::from_secs(
+            args.settings_cache_seconds.into(),
+        ));
     if let Some(url) = &args.customers_dot_url {
         state =
             state.with_customers_dot(url, Arc::new(gl_auth::customers_dot::HttpFetch::default()));

@@ -2,6 +2,7 @@
 //! stops the process with a message naming the variable, before any request is served.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use gl_store::dynamodb::{DynamoConfig, Timeouts};
 
@@ -62,6 +63,9 @@ pub struct Config {
     pub customers_dot_url: Option<String>,
     /// JSON log lines (Lambda) or compact text.
     pub json_logs: bool,
+    /// `SETTINGS_CACHE_SECONDS`: how long a process trusts the instance settings it read
+    /// (default 60, GitLab's own in-process cache; 0 reads them with every request).
+    pub settings_ttl: std::time::Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -82,6 +86,7 @@ impl std::fmt::Debug for Config {
             )
             .field("instance", &self.instance)
             .field("customers_dot_url", &self.customers_dot_url)
+            .field("settings_ttl", &self.settings_ttl)
             .finish()
     }
 }
@@ -145,7 +150,23 @@ impl Config {
             instance: InstanceInfo::from_lookup(lookup),
             customers_dot_url: lookup("CUSTOMERS_DOT_URL"),
             json_logs: lookup("AWS_LAMBDA_FUNCTION_NAME").is_some(),
+            settings_ttl: settings_ttl(lookup)?,
         })
+    }
+}
+
+fn settings_ttl(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Duration, ConfigError> {
+    const NAME: &str = "SETTINGS_CACHE_SECONDS";
+    match lookup(NAME) {
+        None => Ok(gl_store::DEFAULT_SETTINGS_TTL),
+        Some(value) => value
+            .trim()
+            .parse::<u32>()
+            .map(|seconds| Duration::from_secs(seconds.into()))
+            .map_err(|_| ConfigError::Invalid {
+                name: NAME,
+                reason: format!("{value:?} is not a whole number of seconds"),
+            }),
     }
 }
 
@@ -215,6 +236,24 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("/nonexistent/secret"), "{err}");
+    }
+
+    #[test]
+    fn the_settings_cache_time_is_configurable_and_checked() {
+        let read = |value: Option<&str>| {
+            let mut vars = vec![("TABLE_NAME", "t")];
+            vars.extend(value.map(|v| ("SETTINGS_CACHE_SECONDS", v)));
+            Config::from_lookup(&[], &lookup(&vars)).map(|config| config.settings_ttl)
+        };
+        assert_eq!(read(None), Ok(Duration::from_secs(60)));
+        assert_eq!(read(Some("0")), Ok(Duration::ZERO));
+        assert_eq!(read(Some("5")), Ok(Duration::from_secs(5)));
+        let err = read(Some("a minute")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "SETTINGS_CACHE_SECONDS: \"a minute\" is not a whole number of seconds"
+        );
+        assert!(read(Some("-1")).is_err());
     }
 
     #[test]

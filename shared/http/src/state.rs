@@ -212,6 +212,12 @@ impl AppState {
         self
     }
 
+    /// Trusts the instance settings it read for `ttl` (see [`gl_store::DEFAULT_SETTINGS_TTL`]).
+    pub fn with_settings_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.repo = Repository::with_settings_ttl(Arc::clone(self.repo.store()), ttl);
+        self
+    }
+
     pub fn with_error_tracking_token(mut self, token: Option<&[u8]>) -> Self {
         self.error_tracking_token = token.map(|t| Arc::new(t.to_vec()));
         self
@@ -228,6 +234,7 @@ impl AppState {
         )
         .with_error_tracking_token(config.error_tracking_token.as_deref())
         .with_kas_secret(config.kas_secret.as_deref())
+        .with_settings_ttl(config.settings_ttl)
     }
 
     /// [`Self::with_customers_dot`] over HTTPS, from `CUSTOMERS_DOT_URL`, for the functions

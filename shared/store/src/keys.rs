@@ -28,7 +28,7 @@
 //! | item                          | pk                         | sk                |
 //! |-------------------------------|----------------------------|-------------------|
 //! | push reference counter        | `REFCOUNT#<gl_repository>` | `REFCOUNT`        |
-//! | 2FA recovery code digests     | `USER#<id>`                | `RECOVERY`        |
+//! | 2FA recovery code digests     | `RECOVERY#<user id>`       | `RECOVERY`        |
 //! | LFS token by digest           | `LFSTOKEN#<sha256 hex>`    | `LFSTOKEN`        |
 //!
 //! **kas** (`repo/kas.rs`)
@@ -36,9 +36,9 @@
 //! | item                          | pk                         | sk                |
 //! |-------------------------------|----------------------------|-------------------|
 //! | scan execution policies       | `PROJECT#<id>`             | `POLICIES`        |
-//! | agent configuration           | `AGENT#<id>`               | `CONFIG`          |
-//! | Starboard finding             | `AGENT#<id>`               | `FINDING#<uuid>`  |
-//! | Starboard last scan, in parts | `AGENT#<id>`               | `SCAN#<part>`     |
+//! | agent configuration           | `AGENT_STATE#<id>`         | `CONFIG`          |
+//! | Starboard finding             | `AGENT_STATE#<id>`         | `FINDING#<uuid>`  |
+//! | Starboard last scan, in parts | `AGENT_STATE#<id>`         | `SCAN#<part>`     |
 //! | KAS usage metrics / events    | `KAS#METRICS`              | `USAGE#<day>` / `EVENTS#<day>` |
 //!
 //! **error tracking** (`repo/error_tracking.rs`)
@@ -216,7 +216,7 @@ pub fn reference_counter(gl_repository: &str) -> Key {
 }
 
 pub fn recovery_codes(user_id: UserId) -> Key {
-    Key::new(format!("USER#{user_id}"), "RECOVERY")
+    Key::new(format!("RECOVERY#{user_id}"), "RECOVERY")
 }
 
 pub fn lfs_token(digest: &str) -> Key {
@@ -230,18 +230,21 @@ pub fn project_policies(project_id: ProjectId) -> Key {
 }
 
 pub fn agent_configuration(agent_id: AgentId) -> Key {
-    Key::new(format!("AGENT#{agent_id}"), "CONFIG")
+    Key::new(agent_state_partition(agent_id), "CONFIG")
 }
 
-pub fn agent_partition(agent_id: AgentId) -> String {
-    format!("AGENT#{agent_id}")
+/// What KAS writes about an agent lives beside the agent, not in its partition: the kas
+/// function's role may then write these without being able to rewrite an agent (the
+/// project it belongs to, its tokens).
+pub fn agent_state_partition(agent_id: AgentId) -> String {
+    format!("AGENT_STATE#{agent_id}")
 }
 
 pub const FINDING_PREFIX: &str = "FINDING#";
 
 pub fn starboard_finding(agent_id: AgentId, uuid: &str) -> Key {
     Key::new(
-        agent_partition(agent_id),
+        agent_state_partition(agent_id),
         &format!("{FINDING_PREFIX}{uuid}"),
     )
 }
@@ -252,7 +255,7 @@ pub const SCAN_PREFIX: &str = "SCAN#";
 /// so that a large scan stays under DynamoDB's 400 KB item limit.
 pub fn starboard_scan_part(agent_id: AgentId, part: usize) -> Key {
     Key::new(
-        agent_partition(agent_id),
+        agent_state_partition(agent_id),
         &format!("{SCAN_PREFIX}{part:04}"),
     )
 }

@@ -16,7 +16,7 @@ pub mod keys;
 pub mod repo;
 
 pub use keys::Key;
-pub use repo::Repository;
+pub use repo::{DEFAULT_SETTINGS_TTL, Repository};
 
 /// Attribute holding an item's expiry (epoch seconds); the table's TTL attribute.
 pub const TTL_ATTRIBUTE: &str = "ttl";
@@ -201,6 +201,7 @@ pub struct CountingStore {
     inner: Arc<dyn Store>,
     round_trips: AtomicU64,
     in_flight: AtomicU64,
+    settings_reads: AtomicU64,
 }
 
 impl CountingStore {
@@ -209,6 +210,7 @@ impl CountingStore {
             inner,
             round_trips: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
+            settings_reads: AtomicU64::new(0),
         }
     }
 
@@ -216,8 +218,15 @@ impl CountingStore {
         self.round_trips.load(Ordering::SeqCst)
     }
 
+    /// How often the instance settings item was read: the hot item the in-process cache
+    /// keeps off the request path.
+    pub fn settings_reads(&self) -> u64 {
+        self.settings_reads.load(Ordering::SeqCst)
+    }
+
     pub fn reset(&self) {
         self.round_trips.store(0, Ordering::SeqCst);
+        self.settings_reads.store(0, Ordering::SeqCst);
     }
 
     async fn round<T>(&self, call: impl std::future::Future<Output = T>) -> T {
@@ -236,6 +245,9 @@ impl CountingStore {
 #[async_trait]
 impl Store for CountingStore {
     async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        if keys.contains(&keys::settings()) {
+            self.settings_reads.fetch_add(1, Ordering::SeqCst);
+        }
         self.round(self.inner.get_many(keys)).await
     }
 

@@ -174,12 +174,14 @@ impl TestApp {
     pub fn over(inner: Arc<dyn Store>, dynamo: Option<DynamoStore>) -> Self {
         let counter = Arc::new(CountingStore::new(inner));
         let store: Arc<dyn Store> = counter.clone();
-        let repo = Repository::new(Arc::clone(&store));
         let portal = Arc::new(Portal::default());
         let state = local_api::state(store, SECRET)
             .with_error_tracking_token(Some(ERROR_TRACKING_TOKEN.as_bytes()))
             .with_kas_secret(Some(KAS_KEY))
             .with_customers_dot(PORTAL_URL, portal.clone());
+        // The tests' own reads and writes go through the router's repository, so that a
+        // settings change made here is seen by the next request (its cache forgotten).
+        let repo = state.repo.clone();
         let router = local_api::app(state);
         Self {
             router,
@@ -193,16 +195,17 @@ impl TestApp {
     /// The application state over this app's (counting) store.
     pub fn state(&self) -> gl_http::AppState {
         let store: Arc<dyn Store> = self.counter.clone();
-        local_api::state(store, SECRET).with_kas_secret(Some(KAS_KEY))
+        let mut state = local_api::state(store, SECRET).with_kas_secret(Some(KAS_KEY));
+        state.repo = self.repo.clone();
+        state
     }
 
     /// The same store behind a shell router whose Gitaly port answers as `ancestry` does.
     pub fn with_ancestry(mut self, ancestry: Arc<dyn shell::gitaly::Ancestry>) -> Self {
         let store: Arc<dyn Store> = self.counter.clone();
-        self.router = gl_http::with_gitlab_fallbacks(shell::router_with(
-            local_api::state(store, SECRET),
-            ancestry,
-        ));
+        let mut state = local_api::state(store, SECRET);
+        state.repo = self.repo.clone();
+        self.router = gl_http::with_gitlab_fallbacks(shell::router_with(state, ancestry));
         self
     }
 
@@ -216,6 +219,7 @@ impl TestApp {
         )
         .await
         .expect("the test world imports");
+        app.repo.forget_settings();
         app.counter.reset();
         Some(app)
     }
@@ -315,6 +319,7 @@ impl TestApp {
             }])
             .await
             .unwrap();
+        self.repo.forget_settings();
     }
 
     /// Round trips made since the last reset, then reset.

@@ -96,8 +96,8 @@ async fn reconciliations_are_upserted_and_deleted(app: TestApp) {
     assert_eq!(deleted.text, "");
     assert_eq!(
         app.take_round_trips(),
-        2,
-        "the settings, then one conditional delete"
+        1,
+        "one conditional delete (the settings are the process's)"
     );
     assert_eq!(stored(&app, 10).await, None);
     app.as_portal(Method::DELETE, &delete_path("10"), None)

@@ -4,10 +4,10 @@
 
 use gl_model::{AccessLevel, Project, ProjectId, RepoType, Settings, SshKey, User};
 
-use super::identity::{FoundActor, Route, project_membership_keys, settings_from};
+use super::identity::{FoundActor, Route, project_membership_keys};
 use super::shell::NewLfsToken;
 use super::{Repository, decode};
-use crate::{Item, StoreError, keys};
+use crate::{Item, Key, StoreError, keys};
 
 pub use super::identity::ActorQuery;
 
@@ -113,16 +113,14 @@ impl GitAccess<'_> {
             }
             ProjectQuery::Nothing => Vec::new(),
         };
-        let mut first_keys = vec![keys::settings()];
-        first_keys.extend(actor_key.clone());
+        let mut first_keys: Vec<Key> = actor_key.iter().cloned().collect();
         first_keys.extend(project_keys);
-        let first = self.repo.get_many(&first_keys).await?;
-        let settings = settings_from(first[0].as_ref())?;
+        let (first, settings) = self.repo.get_many_with_settings(&first_keys).await?;
         let actor_item = match actor_key {
-            Some(_) => first[1].as_ref(),
+            Some(_) => first[0].as_ref(),
             None => None,
         };
-        let project_items = &first[1 + usize::from(actor_key.is_some())..];
+        let project_items = &first[usize::from(actor_key.is_some())..];
         let FoundActor {
             key,
             mut user,

@@ -209,8 +209,9 @@ pub struct Identity<'r> {
 }
 
 impl Identity<'_> {
+    /// The instance settings: cached in process for a short time (no round trip then).
     pub async fn settings(self) -> Result<Settings, StoreError> {
-        settings_from(self.repo.get_item(keys::settings()).await?.as_ref())
+        Ok(self.repo.get_many_with_settings(&[]).await?.1)
     }
 
     /// The namespace id an `:id` path parameter names, as GitLab's `find_namespace` reads it:
@@ -230,14 +231,11 @@ impl Identity<'_> {
         self,
         digest: &str,
     ) -> Result<(Option<PersonalAccessToken>, Settings), StoreError> {
-        let found = self
+        let (found, settings) = self
             .repo
-            .get_many(&[keys::personal_access_token_digest(digest), keys::settings()])
+            .get_many_with_settings(&[keys::personal_access_token_digest(digest)])
             .await?;
-        Ok((
-            decode(found[0].as_ref())?,
-            settings_from(found[1].as_ref())?,
-        ))
+        Ok((decode(found[0].as_ref())?, settings))
     }
 
     /// The authentication-capable key with this SHA-256 fingerprint, and the instance settings
@@ -246,12 +244,11 @@ impl Identity<'_> {
         self,
         fingerprint_sha256: &str,
     ) -> Result<(Option<SshKey>, Settings), StoreError> {
-        let found = self
+        let (found, settings) = self
             .repo
-            .get_many(&[keys::key_fingerprint(fingerprint_sha256), keys::settings()])
+            .get_many_with_settings(&[keys::key_fingerprint(fingerprint_sha256)])
             .await?;
         let key: Option<SshKey> = decode(found[0].as_ref())?;
-        let settings = settings_from(found[1].as_ref())?;
         Ok((key.filter(|k| k.usage_type.authenticates()), settings))
     }
 
@@ -280,14 +277,11 @@ impl Identity<'_> {
         self,
         id: ProjectId,
     ) -> Result<(Option<Project>, Settings), StoreError> {
-        let found = self
+        let (found, settings) = self
             .repo
-            .get_many(&[keys::project(id), keys::settings()])
+            .get_many_with_settings(&[keys::project(id)])
             .await?;
-        Ok((
-            decode(found[0].as_ref())?,
-            settings_from(found[1].as_ref())?,
-        ))
+        Ok((decode(found[0].as_ref())?, settings))
     }
 
     /// A personal access token by the digest of its plaintext.

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::git_access::ProjectQuery;
 use super::identity::{
-    Route, RouteSource, group_membership_keys, highest_role, project_membership_keys, settings_from,
+    Route, RouteSource, group_membership_keys, highest_role, project_membership_keys,
 };
 use super::seed::SeedRecord;
 use super::{Repository, decode, put, put_new};
@@ -103,25 +103,24 @@ impl Kas<'_> {
         token_digest: &str,
         project: Option<&ProjectQuery>,
     ) -> Result<(Option<Agent>, Option<Project>, Settings), StoreError> {
-        let mut first = vec![keys::agent_token(token_digest), keys::settings()];
+        let mut first = vec![keys::agent_token(token_digest)];
         match project {
             Some(ProjectQuery::Id(id)) => first.push(keys::project(*id)),
             Some(ProjectQuery::FullPath(path)) => first.push(keys::route(path)),
             _ => {}
         }
-        let found = self.repo.get_many(&first).await?;
+        let (found, settings) = self.repo.get_many_with_settings(&first).await?;
         let agent: Option<Agent> = decode(found[0].as_ref())?;
-        let settings = settings_from(found[1].as_ref())?;
         let Some(agent) = agent.filter(|agent| !agent.revoked) else {
             return Ok((None, None, settings));
         };
         let project_id = match project {
             None => Some(agent.project_id),
             Some(ProjectQuery::Id(_)) => {
-                let project = decode(found[2].as_ref())?;
+                let project = decode(found[1].as_ref())?;
                 return Ok((Some(agent), project, settings));
             }
-            Some(ProjectQuery::FullPath(_)) => decode::<Route>(found[2].as_ref())?
+            Some(ProjectQuery::FullPath(_)) => decode::<Route>(found[1].as_ref())?
                 .and_then(Route::project)
                 .map(|(id, _)| id),
             Some(ProjectQuery::Nothing | ProjectQuery::RepositoryPath(_)) => None,
@@ -360,7 +359,7 @@ impl Kas<'_> {
         self,
         agent_id: AgentId,
     ) -> Result<StarboardFindings, StoreError> {
-        let partition = keys::agent_partition(agent_id);
+        let partition = keys::agent_state_partition(agent_id);
         let (findings, scan) = futures_util::future::try_join(
             self.repo.query_all(&partition, keys::FINDING_PREFIX),
             self.repo.query_all(&partition, keys::SCAN_PREFIX),

@@ -3,11 +3,13 @@
 //! inputs and returns typed records; keys are built only in [`crate::keys`], and only the
 //! [`identity`] part writes lookup items.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
+use gl_model::Settings;
 use serde::de::DeserializeOwned;
 
-use crate::{Item, Key, Store, StoreError, WriteOp};
+use crate::{Item, Key, Store, StoreError, WriteOp, keys};
 
 pub mod billing;
 pub mod error_tracking;
@@ -36,11 +38,84 @@ pub use shell::Shell;
 #[derive(Clone)]
 pub struct Repository {
     store: Arc<dyn Store>,
+    settings: Arc<SettingsCache>,
+}
+
+/// How long a process trusts the instance settings it read, unless configured otherwise:
+/// GitLab's own `ApplicationSetting.current` is cached in process for a minute.
+pub const DEFAULT_SETTINGS_TTL: Duration = Duration::from_secs(60);
+
+/// The instance settings as last read, for a bounded time. Every SSH login and every KAS call
+/// needs them, and they are one item: read with every request, that item would be the
+/// table's hottest partition (about 3,000 consistent reads a second, then throttling).
+struct SettingsCache {
+    ttl: Duration,
+    kept: Mutex<Option<(Instant, Settings)>>,
+}
+
+impl SettingsCache {
+    fn fresh(&self) -> Option<Settings> {
+        let kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        kept.as_ref()
+            .filter(|(read_at, _)| read_at.elapsed() < self.ttl)
+            .map(|(_, settings)| settings.clone())
+    }
+
+    fn keep(&self, read_at: Instant, settings: &Settings) {
+        if !self.ttl.is_zero() {
+            *self.kept.lock().unwrap_or_else(PoisonError::into_inner) =
+                Some((read_at, settings.clone()));
+        }
+    }
 }
 
 impl Repository {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+        Self::with_settings_ttl(store, DEFAULT_SETTINGS_TTL)
+    }
+
+    /// A repository that trusts the settings it read for `ttl` (zero: reads them every time).
+    pub fn with_settings_ttl(store: Arc<dyn Store>, ttl: Duration) -> Self {
+        Self {
+            store,
+            settings: Arc::new(SettingsCache {
+                ttl,
+                kept: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// Forgets the cached settings, so that the next request reads them: for a process that
+    /// has just written them (the tests; the seed import runs in a process of its own).
+    pub fn forget_settings(&self) {
+        *self
+            .settings
+            .kept
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// `keys` and the instance settings, in one round trip when the settings are not cached
+    /// (none when they are and `keys` is empty). The items answer `keys`, in order.
+    pub(crate) async fn get_many_with_settings(
+        &self,
+        keys: &[Key],
+    ) -> Result<(Vec<Option<Item>>, Settings), StoreError> {
+        if let Some(settings) = self.settings.fresh() {
+            let found = if keys.is_empty() {
+                Vec::new()
+            } else {
+                self.get_many(keys).await?
+            };
+            return Ok((found, settings));
+        }
+        let read_at = Instant::now();
+        let mut wanted = keys.to_vec();
+        wanted.push(keys::settings());
+        let mut found = self.get_many(&wanted).await?;
+        let settings = identity::settings_from(found.pop().flatten().as_ref())?;
+        self.settings.keep(read_at, &settings);
+        Ok((found, settings))
     }
 
     /// The port itself, for tests that must put the store in states no endpoint produces.

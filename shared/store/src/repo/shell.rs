@@ -38,7 +38,8 @@ impl NewLfsToken {
     }
 }
 
-/// A user's 2FA recovery codes, as digests only (`USER#<id>` / `RECOVERY`).
+/// A user's 2FA recovery codes, as digests only (`RECOVERY#<user id>` / `RECOVERY`: a partition of its own, so the shell
+/// function may write them without being able to write a user).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct RecoveryCodes {
     user_id: UserId,

@@ -4,7 +4,7 @@
 use gl_model::{AddOnPurchase, Namespace, NamespaceId, Settings};
 
 use super::Billing;
-use crate::repo::identity::settings_from;
+use crate::repo::identity;
 use crate::repo::{decode, put_new};
 use crate::{Condition, Item, StoreError, WriteOp, keys};
 
@@ -32,13 +32,13 @@ impl Billing<'_> {
                 settings: Settings::default(),
             });
         };
-        let mut wanted = vec![keys::settings()];
-        wanted.extend(add_on.map(|add_on| keys::add_on_purchase(id, add_on)));
-        let (namespace, found) = self.namespace_with(id, &wanted).await?;
+        let mut keys = identity::namespace_keys(id).to_vec();
+        keys.extend(add_on.map(|add_on| keys::add_on_purchase(id, add_on)));
+        let (found, settings) = self.repo.get_many_with_settings(&keys).await?;
         Ok(AddOnPurchaseTarget {
-            namespace,
-            settings: settings_from(found[0].as_ref())?,
-            purchase: decode(found.get(1).and_then(Option::as_ref))?,
+            namespace: identity::namespace_from(found[0].as_ref(), found[1].as_ref())?,
+            settings,
+            purchase: decode(found.get(2).and_then(Option::as_ref))?,
         })
     }
 
