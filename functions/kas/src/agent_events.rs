@@ -4,11 +4,11 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use gl_http::grape::{Array, Hash, Integer};
+use gl_http::grape::{Array, Hash, Integer, Type};
 use gl_http::{ApiError, AppState, Declared, KasJwtVerified, Params};
 use gl_store::repo::kas::UsageReport;
 
-use crate::usage_metrics::today;
+use crate::usage_metrics::{MAX_REPORTED, today};
 
 pub const EVENTS: [&str; 4] = [
     "k8s_api_proxy_requests_unique_users_via_ci_access",
@@ -32,11 +32,13 @@ pub async fn agent_events(
             let mut counters = Vec::new();
             let mut uniques = Vec::new();
             for name in EVENTS {
-                let Some(entries) = events.optional_array(name, Array(Hash), |event| {
-                    let user = event.optional("user_id", Integer);
-                    event.optional("project_id", Integer);
-                    user
-                }) else {
+                let Some(entries) =
+                    events.optional_array(name, Array(Hash).at_most(MAX_REPORTED), |event| {
+                        let user = event.optional("user_id", Integer);
+                        event.optional("project_id", Integer);
+                        user
+                    })
+                else {
                     continue;
                 };
                 if !entries.is_empty() {

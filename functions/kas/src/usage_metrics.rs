@@ -4,7 +4,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use gl_http::grape::{Array, Hash, Integer};
+use gl_http::grape::{Array, Hash, Integer, Type};
 use gl_http::{ApiError, AppState, Declared, KasJwtVerified, Params};
 use gl_store::repo::kas::UsageReport;
 
@@ -26,6 +26,11 @@ pub const UNIQUE_COUNTERS: [&str; 7] = [
     "k8s_api_proxy_requests_unique_agents_via_pat_access",
     "flux_git_push_notified_unique_projects",
 ];
+
+/// The most ids one unique counter, or one event name, may carry in a report: KAS reports
+/// every few seconds, so a real report holds far fewer; the cap bounds what one request can
+/// make the function parse and store.
+pub const MAX_REPORTED: usize = 50_000;
 
 pub(crate) fn today() -> String {
     chrono::Utc::now().date_naive().to_string()
@@ -49,7 +54,12 @@ pub async fn usage_metrics(
     let uniques = declared.optional_hash("unique_counters", Hash, |uniques| {
         UNIQUE_COUNTERS
             .into_iter()
-            .filter_map(|name| Some((name.to_owned(), uniques.optional(name, Array(Integer))?)))
+            .filter_map(|name| {
+                Some((
+                    name.to_owned(),
+                    uniques.optional(name, Array(Integer).at_most(MAX_REPORTED))?,
+                ))
+            })
             .filter(|(_, ids)| !ids.is_empty())
             .collect::<Vec<_>>()
     });

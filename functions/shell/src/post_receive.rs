@@ -41,8 +41,14 @@ fn cgi_escape(text: &str) -> String {
         .replace("%20", "+")
 }
 
+/// The most merge-request links one answer carries. GitLab builds one per pushed branch, so a
+/// mirror push of tens of thousands of branches would answer more than Lambda's 6 MB; no
+/// one follows the hundred-and-first link.
+pub const MAX_MERGE_REQUEST_LINKS: usize = 100;
+
 /// Counts a push out and builds the post-push messages: a "create a merge request" link for
-/// every pushed branch that was not deleted and is not the default branch.
+/// every pushed branch that was not deleted and is not the default branch (the first
+/// [`MAX_MERGE_REQUEST_LINKS`] of them).
 pub async fn post_receive(
     _: ShellJwtVerified,
     State(state): State<ShellState>,
@@ -87,13 +93,12 @@ pub async fn post_receive(
             settings.gitlab_url.trim_end_matches('/'),
             project.full_path
         );
-        for change in &changes {
-            let Some(branch) = change.branch_name() else {
-                continue;
-            };
-            if change.is_deletion() || project.default_branch.as_deref() == Some(branch) {
-                continue;
-            }
+        let branches = changes.iter().filter_map(|change| {
+            let branch = change.branch_name()?;
+            let default = project.default_branch.as_deref() == Some(branch);
+            (!change.is_deletion() && !default).then_some(branch)
+        });
+        for branch in branches.take(MAX_MERGE_REQUEST_LINKS) {
             messages.push(Message {
                 message: format!(
                     "To create a merge request for {branch}, visit:\n  {base}/-/merge_requests/new?merge_request%5Bsource_branch%5D={}",

@@ -46,18 +46,28 @@ pub enum Reason {
     Invalid,
     /// Not one of the declared `values:`.
     NotAValue,
+    /// `length: { max: }` of a longer array.
+    TooLong(usize),
 }
 
-impl Reason {
-    pub fn words(self) -> &'static str {
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Missing => "is missing",
-            Self::Empty => "is empty",
-            Self::Invalid => "is invalid",
-            Self::NotAValue => "does not have a valid value",
+            Self::Missing => f.write_str("is missing"),
+            Self::Empty => f.write_str("is empty"),
+            Self::Invalid => f.write_str("is invalid"),
+            Self::NotAValue => f.write_str("does not have a valid value"),
+            Self::TooLong(max) => {
+                write!(f, "is expected to have length less than or equal to {max}")
+            }
         }
     }
 }
+
+/// The most failures one 400 names. Grape names every one, and an array of blocks can fail
+/// once per element: a body of 130 KB would answer more than Lambda's 6 MB. The first ones,
+/// in declaration order, are what a client can act on.
+pub const MAX_ERRORS: usize = 100;
 
 /// A declared parameter's type: Grape's `type:` with the options that refine it.
 pub trait Type {
@@ -91,6 +101,16 @@ pub trait Type {
         Self: Sized,
     {
         NotBlank(self)
+    }
+
+    /// `length: { max: }` on an array: a longer one is refused before any element is looked
+    /// at, so the work a request can ask for is bounded (Grape coerces first; a too-long
+    /// array of invalid elements is named too long here, not invalid).
+    fn at_most(self, max: usize) -> AtMost<Self>
+    where
+        Self: Sized,
+    {
+        AtMost { ty: self, max }
     }
 
     /// `coerce_with:` a function applied to the coerced value, such as a `downcase` before a
@@ -377,6 +397,52 @@ impl<T: Elements> Elements for Present<T> {
     }
 }
 
+/// See [`Type::at_most`].
+#[derive(Debug, Clone, Copy)]
+pub struct AtMost<T> {
+    ty: T,
+    max: usize,
+}
+
+impl<T> AtMost<T> {
+    fn check(&self, value: &Value) -> Result<(), Reason> {
+        match value.as_array() {
+            Some(elements) if elements.len() > self.max => Err(Reason::TooLong(self.max)),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl<T: Type> Type for AtMost<T> {
+    type Output = T::Output;
+
+    fn coerce(&self, value: &Value) -> Result<T::Output, Reason> {
+        self.check(value)?;
+        self.ty.coerce(value)
+    }
+
+    fn is_absent(&self, value: &Value) -> bool {
+        self.ty.is_absent(value)
+    }
+}
+
+impl<T: Elements> Elements for AtMost<T> {
+    type Element = T::Element;
+
+    fn elements<'v>(&self, value: &'v Value) -> Result<&'v [Value], Reason> {
+        self.check(value)?;
+        self.ty.elements(value)
+    }
+
+    fn element(&self) -> &T::Element {
+        self.ty.element()
+    }
+
+    fn indexed(&self) -> bool {
+        self.ty.indexed()
+    }
+}
+
 /// See [`Type::values`].
 #[derive(Debug, Clone, Copy)]
 pub struct Values<'a, T, V> {
@@ -553,7 +619,15 @@ impl<'p> Declared<'p> {
     }
 
     fn fail(&mut self, name: &str, reason: Reason) {
-        self.errors.push(format!("{name} {}", reason.words()));
+        self.record(format!("{name} {reason}"));
+    }
+
+    /// Keeps a failure unless it repeats one already kept (`ValidationErrors#full_messages`
+    /// drops repeats, which unindexed array members make) or [`MAX_ERRORS`] are kept.
+    fn record(&mut self, error: String) {
+        if self.errors.len() < MAX_ERRORS && !self.errors.contains(&error) {
+            self.errors.push(error);
+        }
     }
 
     /// The parameter's value, `None` when it is absent by `ty`'s rule.
@@ -628,7 +702,9 @@ impl<'p> Declared<'p> {
             errors: Vec::new(),
         };
         let result = block(&mut scope);
-        self.errors.append(&mut scope.errors);
+        for error in scope.errors {
+            self.record(error);
+        }
         result
     }
 
@@ -679,6 +755,10 @@ impl<'p> Declared<'p> {
         };
         let mut results = Vec::with_capacity(elements.len());
         for (index, element) in elements.iter().enumerate() {
+            if self.errors.len() == MAX_ERRORS {
+                // Nothing more can be named: the answer is this 400 whatever follows.
+                break;
+            }
             let path = if ty.indexed() {
                 format!("{name}[{index}]")
             } else {
@@ -723,17 +803,12 @@ impl<'p> Declared<'p> {
     }
 
     /// The end of the `params` block: the values of `required` (a [`Required`], `()` or a
-    /// tuple of them) when nothing failed, or Grape's one 400 naming every failure in
-    /// declaration order, each message once (`ValidationErrors#full_messages` drops repeats,
-    /// which unindexed array members make).
-    pub fn finish<R: Resolve>(mut self, required: R) -> Result<R::Values, ApiError> {
+    /// tuple of them) when nothing failed, or Grape's one 400 naming the failures in
+    /// declaration order, each message once, at most [`MAX_ERRORS`] of them.
+    pub fn finish<R: Resolve>(self, required: R) -> Result<R::Values, ApiError> {
         match required.resolve() {
             Some(values) if self.errors.is_empty() => Ok(values),
-            _ => {
-                let mut seen = std::collections::HashSet::new();
-                self.errors.retain(|error| seen.insert(error.clone()));
-                Err(ApiError::InvalidParams(self.errors))
-            }
+            _ => Err(ApiError::InvalidParams(self.errors)),
         }
     }
 }
@@ -1039,6 +1114,49 @@ mod tests {
         let mut d = Declared::new(&p);
         d.optional_array("events", Array(Hash), |_| ());
         assert_eq!(body(d.finish(()).unwrap_err()), error("events is invalid"));
+    }
+
+    #[test]
+    fn length_caps_refuse_a_long_array_before_its_elements() {
+        let p = params(json!({"uuids": ["a", "b", "c"], "events": [{}, {}, {}]}));
+        let mut d = Declared::new(&p);
+        let uuids = d.requires("uuids", Array(JsonString).at_most(2));
+        let mut opened = 0;
+        d.optional_array("events", Array(Hash).at_most(2), |_| opened += 1);
+        assert_eq!(opened, 0, "no element was looked at");
+        assert_eq!(
+            body(d.finish(uuids).unwrap_err()),
+            error(
+                "uuids is expected to have length less than or equal to 2, \
+                 events is expected to have length less than or equal to 2"
+            )
+        );
+        let p = params(json!({"uuids": ["a", "b"]}));
+        let mut d = Declared::new(&p);
+        let uuids = d.requires("uuids", Array(JsonString).at_most(2));
+        assert_eq!(d.finish(uuids).unwrap(), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn one_answer_names_at_most_max_errors_failures() {
+        let events: Vec<Value> = (0..10_000).map(|_| json!({"user_id": "x"})).collect();
+        let p = params(json!({ "events": events }));
+        let mut d = Declared::new(&p);
+        let mut opened = 0;
+        d.requires_array("events", Array(Hash), |event| {
+            opened += 1;
+            event.optional("user_id", Integer)
+        });
+        assert_eq!(
+            opened, MAX_ERRORS,
+            "elements past the last nameable failure are skipped"
+        );
+        let (status, answer) = body(d.finish(()).unwrap_err());
+        assert_eq!(status, 400);
+        let message = answer["error"].as_str().unwrap();
+        assert_eq!(message.split(", ").count(), MAX_ERRORS);
+        assert!(message.starts_with("events[0][user_id] is invalid, events[1][user_id]"));
+        assert!(message.ends_with("events[99][user_id] is invalid"));
     }
 
     #[test]

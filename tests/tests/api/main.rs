@@ -9,6 +9,7 @@ mod add_on_purchase;
 mod allowed;
 mod authentication;
 mod authorized_keys;
+mod bounded;
 mod check;
 mod discover;
 mod error_tracking;
