@@ -9,6 +9,7 @@ pub mod records;
 pub mod ruby;
 pub mod scim;
 pub mod seed;
+pub mod unique_count;
 
 pub use access::{AccessLevel, Visibility};
 pub use billing::*;

@@ -549,11 +549,12 @@ pub struct AgentConfiguration {
     pub updated_at: String,
 }
 
-/// One day's KAS usage totals: counters, and unique counters as sets of ids.
+/// One day's KAS usage totals: counters, and unique counters as estimated distinct counts
+/// (see [`crate::unique_count`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UsageCounts {
     pub counts: std::collections::BTreeMap<String, i64>,
-    pub uniques: std::collections::BTreeMap<String, std::collections::BTreeSet<i64>>,
+    pub uniques: std::collections::BTreeMap<String, u64>,
 }
 
 /// Gitaly's `Repository` message as GitLab's JSON answers carry it (`/allowed`'s `gitaly`,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, ConditionCheck, Delete, KeySchemaElement, KeyType,
@@ -62,6 +63,30 @@ impl Timeouts {
         attempt: Duration::from_secs(30),
         operation: Duration::from_secs(60),
     };
+}
+
+/// How often a transaction cancelled by a concurrent one on the same items goes again.
+const MAX_CONFLICT_RETRIES: u32 = 5;
+
+fn is_conflict<R>(err: &SdkError<TransactWriteItemsError, R>) -> bool {
+    match err {
+        SdkError::ServiceError(service) => {
+            service.err().code() == Some("TransactionCanceledException")
+                && service
+                    .err()
+                    .message()
+                    .is_some_and(|message| message.contains("TransactionConflict"))
+        }
+        _ => false,
+    }
+}
+
+/// Exponential backoff with full jitter (a random wait below 20 ms, 40 ms, ... 320 ms), so
+/// writers that conflicted once do not meet again in step.
+fn backoff_with_jitter(attempt: u32) -> Duration {
+    let ceiling_ms = 10u32 << attempt.min(6);
+    let random = getrandom::u32().unwrap_or(ceiling_ms / 2);
+    Duration::from_millis(u64::from(random % ceiling_ms))
 }
 
 impl DynamoStore {
@@ -829,13 +854,26 @@ impl Store for DynamoStore {
             _ => {
                 let items: Vec<TransactWriteItem> =
                     ops.into_iter().map(|op| self.transact_item(op)).collect();
-                self.client
-                    .transact_write_items()
-                    .set_transact_items(Some(items))
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                Ok(())
+                let mut conflicts = 0;
+                loop {
+                    let sent = self
+                        .client
+                        .transact_write_items()
+                        .set_transact_items(Some(items.clone()))
+                        .send()
+                        .await;
+                    match sent {
+                        Ok(_) => return Ok(()),
+                        // A transaction that met another on one of its items applied nothing
+                        // and may simply go again: commutative writes (counter and set adds)
+                        // from concurrent requests then all land.
+                        Err(err) if conflicts < MAX_CONFLICT_RETRIES && is_conflict(&err) => {
+                            conflicts += 1;
+                            tokio::time::sleep(backoff_with_jitter(conflicts)).await;
+                        }
+                        Err(err) => return Err(classify(err)),
+                    }
+                }
             }
         }
     }

@@ -40,6 +40,7 @@
 //! | Starboard finding             | `AGENT_STATE#<id>`         | `FINDING#<uuid>`  |
 //! | Starboard last scan, in parts | `AGENT_STATE#<id>`         | `SCAN#<part>`     |
 //! | KAS usage metrics / events    | `KAS#METRICS`              | `USAGE#<day>` / `EVENTS#<day>` |
+//! | a unique counter's sketch     | `KAS#METRICS`              | `<USAGE or EVENTS>#<day>#UNIQUE#<counter>` |
 //!
 //! **error tracking** (`repo/error_tracking.rs`)
 //!
@@ -260,14 +261,26 @@ pub fn starboard_scan_part(agent_id: AgentId, part: usize) -> Key {
     )
 }
 
-/// One item per UTC day (`YYYY-MM-DD`), so unique sets stay far below DynamoDB's item size,
-/// as GitLab's own counters are per day and week.
-pub fn kas_usage_metrics(day: &str) -> Key {
-    Key::new("KAS#METRICS".to_owned(), &format!("USAGE#{day}"))
+pub const KAS_METRICS_PARTITION: &str = "KAS#METRICS";
+
+/// One item of counters per report and UTC day (`YYYY-MM-DD`), as GitLab's own counters are
+/// per day and week; `report` is `USAGE` (usage_metrics) or `EVENTS` (agent_events).
+pub fn kas_counters(report: &str, day: &str) -> Key {
+    Key::new(KAS_METRICS_PARTITION.to_owned(), &format!("{report}#{day}"))
 }
 
-pub fn kas_agent_events(day: &str) -> Key {
-    Key::new("KAS#METRICS".to_owned(), &format!("EVENTS#{day}"))
+/// One item per unique counter, report and day: the counter's HyperLogLog observations,
+/// bounded in size whatever it counts.
+pub fn kas_unique_counter(report: &str, day: &str, counter: &str) -> Key {
+    Key::new(
+        KAS_METRICS_PARTITION.to_owned(),
+        &format!("{}{counter}", kas_unique_counters_prefix(report, day)),
+    )
+}
+
+/// Sort-key prefix of a report's unique counters of one day.
+pub fn kas_unique_counters_prefix(report: &str, day: &str) -> String {
+    format!("{report}#{day}#UNIQUE#")
 }
 
 // Error tracking.

@@ -15,7 +15,8 @@ on_both_backends!(
     starboard_identifiers_are_capped_and_so_is_the_answer,
     kas_reports_cap_their_lists,
     scan_results_cap_their_uuids,
-    post_receive_links_at_most_a_hundred_branches
+    post_receive_links_at_most_a_hundred_branches,
+    a_day_of_100_000_users_is_counted_in_bounded_space
 );
 
 fn report_with_identifiers(identifiers: Vec<Value>) -> Value {
@@ -155,6 +156,49 @@ async fn post_receive_links_at_most_a_hundred_branches(app: TestApp) {
             .unwrap()
             .starts_with("To create a merge request for topic-99, visit:")
     );
+}
+
+/// Twenty KAS replicas report at once, 5,000 users each, 100,000 in all: the day's unique
+/// count is the HyperLogLog estimate of all of them (no report lost), within 5%, and its
+/// item stays far below DynamoDB's 400 KB; the counters reported alongside are exact.
+async fn a_day_of_100_000_users_is_counted_in_bounded_space(app: TestApp) {
+    const COUNTER: &str = "k8s_api_proxy_requests_unique_users_via_user_access";
+    let app = std::sync::Arc::new(app);
+    let reports: Vec<_> = (0..20i64)
+        .map(|replica| {
+            let app = app.clone();
+            let users: Vec<i64> = (replica * 5_000..(replica + 1) * 5_000).collect();
+            let body = json!({"counters": {"k8s_api_proxy_request": 1}, "unique_counters": {COUNTER: users}});
+            tokio::spawn(async move {
+                let response = app.kas_post(&format!("{KAS}/usage_metrics"), &body).await;
+                (response.status.as_u16(), response.text)
+            })
+        })
+        .collect();
+    for report in reports {
+        assert_eq!(report.await.unwrap(), (204, String::new()));
+    }
+    let usage = app
+        .repo
+        .kas()
+        .usage(UsageReport::Metrics, &today())
+        .await
+        .unwrap();
+    assert_eq!(usage.counts["k8s_api_proxy_request"], 20);
+    let all: Vec<i64> = (0..100_000).collect();
+    let expected = gl_model::unique_count::estimate(gl_model::unique_count::observations(&all));
+    assert_eq!(
+        usage.uniques[COUNTER], expected,
+        "every report's users are in"
+    );
+    assert!(expected.abs_diff(100_000) < 5_000, "{expected}");
+
+    let key = gl_store::keys::kas_unique_counter("USAGE", &today(), COUNTER);
+    let stored = app.repo.store().get_many(&[key]).await.unwrap();
+    let size = serde_json::to_vec(&stored[0].as_ref().unwrap().attrs)
+        .unwrap()
+        .len();
+    assert!(size < 100_000, "the day's sketch is {size} bytes");
 }
 
 fn today() -> String {

@@ -308,7 +308,7 @@ async fn usage_metrics_sum_exactly(app: TestApp) {
             && !metrics.counts.contains_key("future_counter")
     );
     assert_eq!(
-        metrics.uniques["k8s_api_proxy_requests_unique_users_via_ci_access"].len(),
+        metrics.uniques["k8s_api_proxy_requests_unique_users_via_ci_access"],
         22
     );
     app.take_round_trips();
@@ -383,7 +383,7 @@ async fn agent_events_and_configuration(app: TestApp) {
     );
     assert_eq!(
         recorded.uniques["k8s_api_proxy_requests_unique_users_via_ci_access_users"],
-        [2].into()
+        1
     );
     assert_eq!(recorded.counts["register_agent_at_kas"], 1);
     let bad = json!({"events": {"register_agent_at_kas": [{"project_id": "x"}]}});

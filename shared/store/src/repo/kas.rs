@@ -3,6 +3,7 @@
 //! findings and scans, and scan-execution policies.
 
 use gl_model::seed::SeedWorld;
+use gl_model::unique_count;
 use gl_model::{
     AccessLevel, Agent, AgentConfiguration, AgentId, GrantTarget, PersonalAccessToken, Project,
     ScanExecutionPolicy, Settings, StarboardFinding, StarboardScan, UsageCounts, User,
@@ -71,6 +72,9 @@ fn one_part() -> usize {
 /// transaction's 100 items.
 const SCAN_UUIDS_PER_PART: usize = 8_000;
 
+/// The attribute of a unique counter's item that holds its observations.
+const SKETCH: &str = "observations";
+
 /// Which day's KAS counters a report goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UsageReport {
@@ -81,10 +85,10 @@ pub enum UsageReport {
 }
 
 impl UsageReport {
-    fn key(self, day: &str) -> Key {
+    fn name(self) -> &'static str {
         match self {
-            Self::Metrics => keys::kas_usage_metrics(day),
-            Self::Events => keys::kas_agent_events(day),
+            Self::Metrics => "USAGE",
+            Self::Events => "EVENTS",
         }
     }
 }
@@ -132,8 +136,9 @@ impl Kas<'_> {
         Ok((Some(agent), project, settings))
     }
 
-    /// Adds counters and unique-counter members to the day's totals in one atomic update, so
-    /// concurrent reports never lose each other's counts.
+    /// Adds counters to the day's totals and unique-counter ids to the day's sketches, in one
+    /// transaction of atomic adds (a number to a counter, a set union to a sketch), so
+    /// concurrent reports never lose each other's counts and no item grows past a bound.
     pub async fn record_usage(
         self,
         report: UsageReport,
@@ -141,39 +146,58 @@ impl Kas<'_> {
         counters: Vec<(String, i64)>,
         uniques: Vec<(String, Vec<i64>)>,
     ) -> Result<(), StoreError> {
-        let mut add: Vec<(String, Addend)> =
-            counters.into_iter().map(|(n, v)| (n, v.into())).collect();
-        add.extend(uniques.into_iter().map(|(n, v)| (n, Addend::NumberSet(v))));
-        if add.is_empty() {
+        let add = |add: Vec<(String, Addend)>, key: Key| WriteOp::Update {
+            key,
+            add,
+            set: Vec::new(),
+            set_if_absent: Vec::new(),
+            condition: Condition::None,
+        };
+        let mut ops = Vec::new();
+        if !counters.is_empty() {
+            let counters = counters.into_iter().map(|(n, v)| (n, v.into())).collect();
+            ops.push(add(counters, keys::kas_counters(report.name(), day)));
+        }
+        for (name, ids) in uniques {
+            let observations = unique_count::observations(&ids);
+            if !observations.is_empty() {
+                let key = keys::kas_unique_counter(report.name(), day, &name);
+                let sketch = vec![(SKETCH.to_owned(), Addend::NumberSet(observations))];
+                ops.push(add(sketch, key));
+            }
+        }
+        if ops.is_empty() {
             return Ok(());
         }
-        self.repo
-            .write(vec![WriteOp::Update {
-                key: report.key(day),
-                add,
-                set: Vec::new(),
-                set_if_absent: Vec::new(),
-                condition: Condition::None,
-            }])
-            .await
+        self.repo.write(ops).await
     }
 
-    /// The day's recorded totals and unique sets, for tests and operators.
+    /// The day's recorded totals and estimated unique counts, for tests and operators.
     pub async fn usage(self, report: UsageReport, day: &str) -> Result<UsageCounts, StoreError> {
+        let prefix = keys::kas_unique_counters_prefix(report.name(), day);
+        let (counters, sketches) = futures_util::future::try_join(
+            self.repo.get_item(keys::kas_counters(report.name(), day)),
+            self.repo.query_all(keys::KAS_METRICS_PARTITION, &prefix),
+        )
+        .await?;
         let mut usage = UsageCounts::default();
-        let Some(item) = self.repo.get_item(report.key(day)).await? else {
-            return Ok(usage);
-        };
-        for (name, value) in item.attrs {
+        for (name, value) in counters.map(|item| item.attrs).unwrap_or_default() {
             if let Some(count) = value.as_i64() {
                 usage.counts.insert(name, count);
-            } else if let Some(members) = value.as_array() {
-                let ids = members
-                    .iter()
-                    .filter_map(serde_json::Value::as_i64)
-                    .collect();
-                usage.uniques.insert(name, ids);
             }
+        }
+        for sketch in sketches {
+            let name = sketch.key.sk[prefix.len()..].to_owned();
+            let observations = sketch
+                .attrs
+                .get(SKETCH)
+                .and_then(serde_json::Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(serde_json::Value::as_i64);
+            usage
+                .uniques
+                .insert(name, unique_count::estimate(observations));
         }
         Ok(usage)
     }
