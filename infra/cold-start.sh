@@ -11,6 +11,9 @@ eval "$(bash infra/dynamodb-emulator.sh)"
 trap 'kill $MOTO_PID 2>/dev/null || true' EXIT
 ./target/release/local-api import-seed infra/local-api/demo-seed.json --table gitlab \
   --dynamodb-endpoint "$DYNAMODB_TEST_ENDPOINT" --region eu-west-1 --create-table > /dev/null
-python infra/cold_start.py ./target/release/shell functions/shell/tests/fixtures/rest-check.json \
-  --runs "$runs" --env TABLE_NAME=gitlab --env "DYNAMODB_ENDPOINT=$DYNAMODB_TEST_ENDPOINT" \
-  --env GITLAB_SHELL_SECRET=cold-start-secret
+for secret in environment extension; do
+  echo "GitLab Shell secret from the $secret:"
+  python infra/cold_start.py ./target/release/shell functions/shell/tests/fixtures/rest-check.json \
+    --runs "$runs" --env TABLE_NAME=gitlab --env "DYNAMODB_ENDPOINT=$DYNAMODB_TEST_ENDPOINT" \
+    --env GITLAB_SHELL_SECRET=cold-start-secret $([ "$secret" = extension ] && echo --secret-from-extension)
+done

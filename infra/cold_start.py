@@ -6,7 +6,11 @@ binary's first `invocation/next` (init done: configuration read, clients built) 
 response (the first request handled, store round trips included). Each run is a new process.
 
 Usage: python infra/cold_start.py BINARY EVENT.json --runs N [--env NAME=VALUE ...]
-The event's `{{JWT}}` is replaced by a GitLab Shell JWT keyed with GITLAB_SHELL_SECRET.
+                                 [--secret-from-extension]
+The event's `{{JWT}}` is replaced by a GitLab Shell JWT keyed with GITLAB_SHELL_SECRET. With
+--secret-from-extension the binary is given the secret's ARN instead, and the same loopback
+server stands in for the Parameters and Secrets extension (as deployed), so the run includes
+reading the secret at run time.
 """
 
 import argparse
@@ -17,15 +21,21 @@ import statistics
 import subprocess
 import threading
 import time
+import urllib.parse
 
 import jwt
 
 RUNTIME = "/2018-06-01/runtime"
 
 
+SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gitlab-shell-AbCdEf"
+SESSION_TOKEN = "cold-start-session-token"
+
+
 class Run:
-    def __init__(self, event: bytes):
+    def __init__(self, event: bytes, secret: str):
         self.event = event
+        self.secret = secret
         self.handed = False
         self.first_next = None
         self.responded = None
@@ -42,6 +52,8 @@ def serve(run_holder):
 
         def do_GET(self):
             run = run_holder[0]
+            if self.path.startswith("/secretsmanager/get?"):
+                return self.secret_value(run)
             if self.path != f"{RUNTIME}/invocation/next":
                 return self.reply(404, b"{}")
             if run.first_next is None:
@@ -74,6 +86,15 @@ def serve(run_holder):
             self.reply(202, b"{}")
             run.done.set()
 
+        def secret_value(self, run):
+            query = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+            if self.headers.get("X-Aws-Parameters-Secrets-Token") != SESSION_TOKEN:
+                return self.reply(401, b"{}")
+            if query.get("secretId") != [SECRET_ARN] or query.get("versionStage") != ["AWSCURRENT"]:
+                return self.reply(400, b'{"__type":"ResourceNotFoundException"}')
+            body = {"ARN": SECRET_ARN, "SecretString": run.secret, "CreatedDate": time.time()}
+            self.reply(200, json.dumps(body).encode())
+
         def reply(self, status, body):
             try:
                 self.send_response(status)
@@ -94,6 +115,7 @@ def main():
     parser.add_argument("event")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--env", action="append", default=[])
+    parser.add_argument("--secret-from-extension", action="store_true")
     args = parser.parse_args()
 
     env = {
@@ -115,15 +137,21 @@ def main():
     )
     with open(args.event) as f:
         event = f.read().replace("{{JWT}}", token).encode()
+    secret = env.get("GITLAB_SHELL_SECRET", "")
+    if args.secret_from_extension:
+        del env["GITLAB_SHELL_SECRET"]
+        env["GITLAB_SHELL_SECRET_ARN"] = SECRET_ARN
+        env["AWS_SESSION_TOKEN"] = SESSION_TOKEN
 
     inits, firsts = [], []
     for _ in range(args.runs):
         # A Runtime API of its own per process: a killed process's late poll must not take
         # the next process's invocation.
-        holder = [Run(event)]
+        holder = [Run(event, secret)]
         run = holder[0]
         server = serve(holder)
         env["AWS_LAMBDA_RUNTIME_API"] = f"127.0.0.1:{server.server_address[1]}"
+        env["PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"] = str(server.server_address[1])
         started = time.perf_counter()
         process = subprocess.Popen([args.binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         finished = run.done.wait(30)

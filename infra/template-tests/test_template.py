@@ -108,9 +108,17 @@ def test_functions_are_arm64_al2023_with_secrets_from_secrets_manager(expanded):
         assert props["Architectures"] == ["arm64"], name
         variables = props["Environment"]["Variables"]
         assert variables["TABLE_NAME"] == {"Ref": "Table"}, name
+        # A secret's value never sits in the configuration (lambda:GetFunctionConfiguration
+        # would show it): only the ARN the function reads it from at run time.
+        assert "resolve:secretsmanager" not in json.dumps(props), name
+        named = {key: value for key, value in variables.items() if key.endswith("_ARN")}
         for key, value in variables.items():
-            if "SECRET" in key:
-                assert "resolve:secretsmanager" in str(value), f"{name}.{key} must come from Secrets Manager"
+            if any(word in key for word in ("SECRET", "TOKEN")) and not key.startswith("PARAMETERS_SECRETS_"):
+                assert key in named, f"{name}.{key} must name a secret, not hold one"
+        assert {value["Ref"] for value in named.values()} == SECRETS.get(name, set()), name
+        if named:
+            assert props["Layers"] == [{"Ref": "SecretsExtensionLayerArn"}], name
+            assert variables["PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED"] == "false", name
 
 
 def test_roles_touch_only_the_table(expanded):
@@ -430,6 +438,9 @@ def partition_patterns(text):
     for name, (returns, _) in functions.items():
         if returns == "Key":
             found = key_pk(name, set())
+        elif returns == "String" and name.endswith("_sk_prefix"):
+            # A sort-key prefix (what a query of one partition asks for): no partition.
+            continue
         elif returns == "String":
             assert name.endswith("_partition"), (
                 f"keys.rs fn {name} returns a String that is no partition (name it *_partition "
@@ -575,9 +586,18 @@ def test_every_function_reaches_only_its_items(expanded, kinds):
     assert policy_problems(statements, kinds) == []
 
 
+# The Secrets Manager secrets each function may read (through the Parameters and Secrets
+# extension): its own, by the template parameter naming it, and no other.
+SECRETS = {
+    "ShellFunction": {"ShellSecretArn"},
+    "ErrorTrackingFunction": {"ShellSecretArn", "ErrorTrackingTokenArn"},
+    "KasFunction": {"KasSecretArn"},
+}
+
+
 def test_the_roles_carry_no_other_grants(expanded):
     """Beyond their DynamoDB statements, the function roles carry only SAM's logging, tracing
-    and (for the shell function) VPC policies."""
+    and (for the shell function) VPC policies, and GetSecretValue on their own secrets."""
     allowed = {
         "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
         "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
@@ -585,9 +605,18 @@ def test_the_roles_carry_no_other_grants(expanded):
     }
     for name, role in function_roles(expanded).items():
         assert set(role["Properties"].get("ManagedPolicyArns", [])) <= allowed, name
+        secrets = set()
         for policy in role["Properties"].get("Policies", []):
             for statement in policy["PolicyDocument"]["Statement"]:
-                assert all(a.startswith("dynamodb:") for a in as_list(statement["Action"])), name
+                actions = as_list(statement["Action"])
+                if all(a.startswith("dynamodb:") for a in actions):
+                    continue
+                assert actions == ["secretsmanager:GetSecretValue"], name
+                assert statement["Effect"] == "Allow" and "Condition" not in statement, name
+                for resource in as_list(statement["Resource"]):
+                    assert set(resource) == {"Ref"}, f"{name}: {resource}"
+                    secrets.add(resource["Ref"])
+        assert secrets == SECRETS.get(name, set()), name
 
 
 def test_shell_and_kas_write_no_identity_and_error_tracking_reads_no_secret(expanded, kinds):

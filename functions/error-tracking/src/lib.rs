@@ -7,6 +7,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::Serialize;
 
+use gl_http::state::secret_keys;
 use gl_http::{ApiError, AppState, Params};
 
 /// The header OpsTrace sends its access token in.
@@ -27,33 +28,48 @@ pub const UNAUTHENTICATED_BODY_BYTES: usize = 16 * 1024;
 /// `Gitlab-Error-Tracking-Token` header, as GitLab's `input ||= headers[...]` reads them; one
 /// trailing newline dropped, compared in constant time with the configured token. Without
 /// either (or with no token configured) the GitLab Shell JWT, as the internal API document
-/// describes. `Err` says why, for the one log line of the decision that counts.
-fn credential(state: &AppState, headers: &HeaderMap, params: &Params) -> Result<(), String> {
+/// describes. The inner `Err` says why, for the one log line of the decision that counts;
+/// the outer one is a secret that cannot be read (503). During a rotation window the
+/// previous token and secret are accepted too.
+async fn credential(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Result<(), String>, ApiError> {
     let given = params
         .text("error_tracking_token")
         .map(String::into_bytes)
         .or_else(|| headers.get(TOKEN_HEADER).map(|v| v.as_bytes().to_vec()));
     if let (Some(expected), Some(given)) = (&state.error_tracking_token, given) {
         let given = gl_auth::shell_secret_from_file(&given);
-        return if !expected.is_empty() && gl_auth::secrets_equal(&given, expected) {
-            Ok(())
-        } else {
-            Err("error tracking token rejected".to_owned())
+        let matches = |expected: &Vec<u8>| {
+            (!expected.is_empty() && gl_auth::secrets_equal(&given, expected))
+                .then_some(())
+                .ok_or(())
         };
+        let keys = secret_keys(expected).await?;
+        return Ok(keys
+            .check(matches)
+            .map_err(|()| "error tracking token rejected".to_owned()));
     }
-    let verifier = state
-        .shell_jwt
-        .as_ref()
-        .ok_or("no GitLab Shell secret configured")?;
-    verifier
-        .verify(headers.get(gl_auth::SHELL_API_HEADER).map(|v| v.as_bytes()))
-        .map_err(|reason| format!("GitLab Shell JWT rejected: {reason}"))
+    let Some(secret) = &state.shell_jwt else {
+        return Ok(Err("no GitLab Shell secret configured".to_owned()));
+    };
+    let header = headers.get(gl_auth::SHELL_API_HEADER).map(|v| v.as_bytes());
+    Ok(secret_keys(secret)
+        .await?
+        .check(|verifier| verifier.verify(header))
+        .map_err(|reason| format!("GitLab Shell JWT rejected: {reason}")))
 }
 
 /// [`credential`] as the endpoint's answer: anything but a valid one is 401, before the
 /// parameters are validated.
-fn authenticate(state: &AppState, headers: &HeaderMap, params: &Params) -> Result<(), ApiError> {
-    credential(state, headers, params).map_err(|reason| {
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<(), ApiError> {
+    credential(state, headers, params).await?.map_err(|reason| {
         tracing::info!(%reason, "error tracking request not authenticated");
         ApiError::Unauthorized
     })
@@ -75,7 +91,7 @@ async fn allowed(
     // A request they do not authenticate may still carry its token in the body (GitLab reads
     // that parameter first), but may send only a small one.
     let query = Params::parse(request.uri().query(), None, &[])?;
-    let limit = if credential(&state, &headers, &query).is_ok() {
+    let limit = if credential(&state, &headers, &query).await?.is_ok() {
         gl_http::MAX_BODY_BYTES
     } else {
         UNAUTHENTICATED_BODY_BYTES
@@ -89,7 +105,7 @@ async fn allowed(
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok());
     let params = Params::parse(parts.uri.query(), content_type, &bytes)?;
-    authenticate(&state, &headers, &params)?;
+    authenticate(&state, &headers, &params).await?;
     let project_id = params.text("project_id").filter(|v| !v.trim().is_empty());
     let public_key = params.text("public_key").filter(|v| !v.trim().is_empty());
     let (Some(project_id), Some(public_key)) = (project_id, public_key) else {

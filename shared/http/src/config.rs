@@ -47,16 +47,69 @@ impl Secret {
             Self::Kas => ("GITLAB_KAS_SECRET", "GITLAB_KAS_SECRET_FILE"),
         }
     }
+
+    /// The variable naming the secret's Secrets Manager ARN (how the template configures a
+    /// function: the value itself is never in its configuration).
+    fn arn_variable(self) -> &'static str {
+        match self {
+            Self::Shell => "GITLAB_SHELL_SECRET_ARN",
+            Self::ErrorTracking => "ERROR_TRACKING_TOKEN_ARN",
+            Self::Kas => "GITLAB_KAS_SECRET_ARN",
+        }
+    }
+}
+
+/// Where a secret comes from: its value, read at start (the local server, `cargo lambda`),
+/// or a Secrets Manager secret read at run time and again after the cache time.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SecretSetting {
+    /// The value, with one trailing newline removed (the KAS secret decoded).
+    Value(Vec<u8>),
+    SecretsManager {
+        arn: String,
+    },
+}
+
+impl std::fmt::Debug for SecretSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Value(_) => f.write_str("Value(<redacted>)"),
+            Self::SecretsManager { arn } => write!(f, "SecretsManager({arn})"),
+        }
+    }
+}
+
+/// How the function reaches the AWS Parameters and Secrets Lambda Extension.
+#[derive(Clone, Default)]
+pub struct SecretsExtension {
+    /// `PARAMETERS_SECRETS_EXTENSION_HTTP_PORT` (2773 unless set).
+    pub port: u16,
+    /// `AWS_SESSION_TOKEN`, which the extension wants on every request.
+    pub session_token: String,
+    /// `SECRETS_CACHE_SECONDS` (60) and `SECRET_ROTATION_WINDOW_SECONDS` (3600).
+    pub rotation: crate::secrets::Rotation,
+}
+
+impl std::fmt::Debug for SecretsExtension {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretsExtension")
+            .field("port", &self.port)
+            .field("session_token", &"<redacted>")
+            .field("rotation", &self.rotation)
+            .finish()
+    }
 }
 
 #[derive(Clone)]
 pub struct Config {
     pub dynamodb: DynamoConfig,
     /// The GitLab Shell secret as the HMAC key: the file's bytes less one trailing newline.
-    pub shell_secret: Option<Vec<u8>>,
-    pub error_tracking_token: Option<Vec<u8>>,
+    pub shell_secret: Option<SecretSetting>,
+    pub error_tracking_token: Option<SecretSetting>,
     /// The decoded 32-byte KAS secret.
-    pub kas_secret: Option<Vec<u8>>,
+    pub kas_secret: Option<SecretSetting>,
+    /// For secrets read from Secrets Manager.
+    pub secrets_extension: SecretsExtension,
     pub instance: InstanceInfo,
     /// `CUSTOMERS_DOT_URL`: the subscription portal whose JWTs the billing family accepts
     /// (`X-Customers-Dot-Internal-Token`); without it only admin tokens authenticate there.
@@ -72,18 +125,10 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("dynamodb", &self.dynamodb)
-            .field(
-                "shell_secret",
-                &self.shell_secret.as_ref().map(|_| "<redacted>"),
-            )
-            .field(
-                "kas_secret",
-                &self.kas_secret.as_ref().map(|_| "<redacted>"),
-            )
-            .field(
-                "error_tracking_token",
-                &self.error_tracking_token.as_ref().map(|_| "<redacted>"),
-            )
+            .field("shell_secret", &self.shell_secret)
+            .field("kas_secret", &self.kas_secret)
+            .field("error_tracking_token", &self.error_tracking_token)
+            .field("secrets_extension", &self.secrets_extension)
             .field("instance", &self.instance)
             .field("customers_dot_url", &self.customers_dot_url)
             .field("settings_ttl", &self.settings_ttl)
@@ -120,7 +165,7 @@ impl Config {
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let table = lookup("TABLE_NAME").ok_or(ConfigError::Missing("TABLE_NAME"))?;
-        let read = |secret: Secret| -> Result<Option<Vec<u8>>, ConfigError> {
+        let read = |secret: Secret| -> Result<Option<SecretSetting>, ConfigError> {
             if needs.contains(&secret) {
                 read_secret(secret, lookup).map(Some)
             } else {
@@ -129,14 +174,35 @@ impl Config {
         };
         let shell_secret = read(Secret::Shell)?;
         let error_tracking_token = read(Secret::ErrorTracking)?;
-        let kas_secret = read(Secret::Kas)?
-            .map(|file| {
+        let kas_secret = match read(Secret::Kas)? {
+            Some(SecretSetting::Value(file)) => Some(SecretSetting::Value(
                 gl_auth::kas_secret_from_file(&file).map_err(|err| ConfigError::Invalid {
                     name: "GITLAB_KAS_SECRET",
                     reason: err.to_string(),
-                })
-            })
-            .transpose()?;
+                })?,
+            )),
+            other => other,
+        };
+        let seconds = |name: &'static str, default: u64| -> Result<Duration, ConfigError> {
+            match lookup(name) {
+                None => Ok(Duration::from_secs(default)),
+                Some(value) => whole_seconds(name, &value),
+            }
+        };
+        let secrets_extension = SecretsExtension {
+            port: match lookup("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT") {
+                None => 2773,
+                Some(port) => port.trim().parse().map_err(|_| ConfigError::Invalid {
+                    name: "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT",
+                    reason: format!("{port:?} is not a port"),
+                })?,
+            },
+            session_token: lookup("AWS_SESSION_TOKEN").unwrap_or_default(),
+            rotation: crate::secrets::Rotation {
+                cache: seconds("SECRETS_CACHE_SECONDS", 60)?,
+                window: seconds("SECRET_ROTATION_WINDOW_SECONDS", 3600)?,
+            },
+        };
         Ok(Self {
             dynamodb: DynamoConfig {
                 table,
@@ -147,6 +213,7 @@ impl Config {
             shell_secret,
             error_tracking_token,
             kas_secret,
+            secrets_extension,
             instance: InstanceInfo::from_lookup(lookup),
             customers_dot_url: lookup("CUSTOMERS_DOT_URL"),
             json_logs: lookup("AWS_LAMBDA_FUNCTION_NAME").is_some(),
@@ -159,20 +226,34 @@ fn settings_ttl(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Duration, Con
     const NAME: &str = "SETTINGS_CACHE_SECONDS";
     match lookup(NAME) {
         None => Ok(gl_store::DEFAULT_SETTINGS_TTL),
-        Some(value) => value
-            .trim()
-            .parse::<u32>()
-            .map(|seconds| Duration::from_secs(seconds.into()))
-            .map_err(|_| ConfigError::Invalid {
-                name: NAME,
-                reason: format!("{value:?} is not a whole number of seconds"),
-            }),
+        Some(value) => whole_seconds(NAME, &value),
     }
 }
 
-/// A secret from its variable (Secrets Manager, resolved by the template) or from a file.
-/// Either way it is treated like GitLab treats the file: one trailing newline removed.
+fn whole_seconds(name: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    value
+        .trim()
+        .parse::<u32>()
+        .map(|seconds| Duration::from_secs(seconds.into()))
+        .map_err(|_| ConfigError::Invalid {
+            name,
+            reason: format!("{value:?} is not a whole number of seconds"),
+        })
+}
+
+/// A secret from its Secrets Manager ARN (read at run time), its variable or a file. A value
+/// is treated like GitLab treats the file: one trailing newline removed.
 fn read_secret(
+    secret: Secret,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<SecretSetting, ConfigError> {
+    if let Some(arn) = lookup(secret.arn_variable()) {
+        return Ok(SecretSetting::SecretsManager { arn });
+    }
+    read_secret_value(secret, lookup).map(SecretSetting::Value)
+}
+
+fn read_secret_value(
     secret: Secret,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<u8>, ConfigError> {
@@ -268,8 +349,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            config.shell_secret.as_deref(),
-            Some(&b"0123456789abcdef-s3cret"[..])
+            config.shell_secret,
+            Some(SecretSetting::Value(b"0123456789abcdef-s3cret".to_vec()))
         );
         assert_eq!(config.dynamodb.endpoint.as_deref(), Some("http://x"));
         assert!(!format!("{config:?}").contains("s3cret"));

@@ -9,6 +9,7 @@ pub mod error;
 pub mod grape;
 pub mod lambda;
 pub mod params;
+pub mod secrets;
 pub mod seed;
 pub mod state;
 

@@ -11,6 +11,8 @@ use gl_auth::{SHELL_API_HEADER, ShellJwtVerifier};
 use gl_store::Repository;
 
 use crate::ApiError;
+use crate::config::{SecretSetting, SecretsExtension};
+use crate::secrets::{ExtensionSource, Rotating};
 
 /// The GitLab version this service answers as (`Gitlab::VERSION`, `Gitlab.revision`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,12 +25,12 @@ pub struct InstanceInfo {
 pub struct AppState {
     pub repo: Repository,
     /// Absent in functions that serve no GitLab Shell endpoint; the extractor then rejects.
-    pub shell_jwt: Option<Arc<ShellJwtVerifier>>,
+    pub shell_jwt: Option<Arc<Rotating<ShellJwtVerifier>>>,
     pub instance: Arc<InstanceInfo>,
     /// OpsTrace's `Gitlab-Error-Tracking-Token`, where the function serves error tracking.
-    pub error_tracking_token: Option<Arc<Vec<u8>>>,
+    pub error_tracking_token: Option<Arc<Rotating<Vec<u8>>>>,
     /// Absent in functions that serve no KAS endpoint; the KAS extractor then rejects.
-    pub kas_jwt: Option<Arc<gl_auth::KasJwtVerifier>>,
+    pub kas_jwt: Option<Arc<Rotating<gl_auth::KasJwtVerifier>>>,
     /// CustomersDot's JWT verifier, where a portal URL is configured.
     pub customers_dot: Option<Arc<gl_auth::customers_dot::CustomersDotVerifier>>,
 }
@@ -47,23 +49,38 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        verify_shell_jwt(&AppState::from_ref(state), &parts.headers)?;
+        verify_shell_jwt(&AppState::from_ref(state), &parts.headers).await?;
         Ok(Self)
     }
 }
 
+/// The values of a secret a request is checked against; 503 when there are none (Secrets
+/// Manager never answered this process), which tells an unauthenticated caller nothing.
+pub async fn secret_keys<T: Send + Sync>(
+    secret: &Rotating<T>,
+) -> Result<Arc<crate::secrets::Keys<T>>, ApiError> {
+    secret
+        .keys()
+        .await
+        .map_err(|reason| ApiError::Unavailable(format!("secret unavailable: {reason}")))
+}
+
 /// The `Gitlab-Shell-Api-Request` check of [`ShellJwtVerified`], for handlers that must read the
-/// body before they know which credential applies.
-pub fn verify_shell_jwt(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(verifier) = &state.shell_jwt else {
+/// body before they know which credential applies. During a rotation window a token signed
+/// with the previous secret is accepted too.
+pub async fn verify_shell_jwt(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(secret) = &state.shell_jwt else {
         tracing::error!("GitLab Shell request to a function configured without the shell secret");
         return Err(ApiError::Unauthorized);
     };
     let header = headers.get(SHELL_API_HEADER).map(|value| value.as_bytes());
-    verifier.verify(header).map_err(|reason| {
-        tracing::info!(%reason, "GitLab Shell JWT rejected");
-        ApiError::Unauthorized
-    })
+    secret_keys(secret)
+        .await?
+        .check(|verifier| verifier.verify(header))
+        .map_err(|reason| {
+            tracing::info!(%reason, "GitLab Shell JWT rejected");
+            ApiError::Unauthorized
+        })
 }
 
 /// Proof that the request carried a valid `Gitlab-Kas-Api-Request` JWT. Any failure is 401
@@ -87,7 +104,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
-        let Some(verifier) = &state.kas_jwt else {
+        let Some(secret) = &state.kas_jwt else {
             tracing::error!("KAS request to a function configured without the KAS secret");
             return Err(kas_invalid());
         };
@@ -95,10 +112,13 @@ where
             .headers
             .get(gl_auth::KAS_API_HEADER)
             .map(|value| value.as_bytes());
-        verifier.verify(header).map_err(|reason| {
-            tracing::info!(%reason, "KAS JWT rejected");
-            kas_invalid()
-        })?;
+        secret_keys(secret)
+            .await?
+            .check(|verifier| verifier.verify(header))
+            .map_err(|reason| {
+                tracing::info!(%reason, "KAS JWT rejected");
+                kas_invalid()
+            })?;
         Ok(Self)
     }
 }
@@ -185,7 +205,8 @@ impl AppState {
     ) -> Self {
         Self {
             repo: Repository::new(store),
-            shell_jwt: shell_secret.map(|secret| Arc::new(ShellJwtVerifier::new(secret))),
+            shell_jwt: shell_secret
+                .map(|secret| Arc::new(Rotating::fixed(ShellJwtVerifier::new(secret)))),
             instance: Arc::new(instance),
             error_tracking_token: None,
             kas_jwt: None,
@@ -208,7 +229,7 @@ impl AppState {
 
     /// `key` is the decoded 32-byte KAS secret.
     pub fn with_kas_secret(mut self, key: Option<&[u8]>) -> Self {
-        self.kas_jwt = key.map(|k| Arc::new(gl_auth::KasJwtVerifier::new(k)));
+        self.kas_jwt = key.map(|k| Arc::new(Rotating::fixed(gl_auth::KasJwtVerifier::new(k))));
         self
     }
 
@@ -219,22 +240,41 @@ impl AppState {
     }
 
     pub fn with_error_tracking_token(mut self, token: Option<&[u8]>) -> Self {
-        self.error_tracking_token = token.map(|t| Arc::new(t.to_vec()));
+        self.error_tracking_token = token.map(|t| Arc::new(Rotating::fixed(t.to_vec())));
         self
     }
 
-    /// The state of a Lambda function: DynamoDB, and the secrets the configuration holds.
-    /// Builds clients only; the first network call happens with the first request.
+    /// The state of a Lambda function: DynamoDB, and the secrets the configuration names.
+    /// Builds clients only; secrets kept in Secrets Manager are asked for in the background
+    /// at once, while the runtime waits for the first event, so the first request seldom
+    /// waits for them.
     pub async fn for_lambda(config: &crate::Config) -> Self {
         let store = gl_store::dynamodb::DynamoStore::connect(&config.dynamodb).await;
-        Self::new(
-            Arc::new(store),
-            config.shell_secret.as_deref(),
-            config.instance.clone(),
-        )
-        .with_error_tracking_token(config.error_tracking_token.as_deref())
-        .with_kas_secret(config.kas_secret.as_deref())
-        .with_settings_ttl(config.settings_ttl)
+        let extension = &config.secrets_extension;
+        let mut state = Self::new(Arc::new(store), None, config.instance.clone())
+            .with_settings_ttl(config.settings_ttl);
+        state.shell_jwt = rotating(&config.shell_secret, shell_verifier, extension);
+        state.kas_jwt = rotating(&config.kas_secret, kas_verifier, extension);
+        state.error_tracking_token = rotating(
+            &config.error_tracking_token,
+            error_tracking_token,
+            extension,
+        );
+        state.prefetch_secrets();
+        state
+    }
+
+    fn prefetch_secrets(&self) {
+        fn prefetch<T: Send + Sync + 'static>(secret: &Option<Arc<Rotating<T>>>) {
+            if let Some(secret) = secret.clone() {
+                tokio::spawn(async move {
+                    let _ = secret.keys().await;
+                });
+            }
+        }
+        prefetch(&self.shell_jwt);
+        prefetch(&self.kas_jwt);
+        prefetch(&self.error_tracking_token);
     }
 
     /// [`Self::with_customers_dot`] over HTTPS, from `CUSTOMERS_DOT_URL`, for the functions
@@ -248,4 +288,77 @@ impl AppState {
             None => self,
         }
     }
+}
+
+/// A secret as configured: a value parsed now, or a Secrets Manager secret read through the
+/// extension (each version parsed as it arrives).
+fn rotating<T: Send + Sync>(
+    setting: &Option<SecretSetting>,
+    parse: fn(Vec<u8>) -> Result<T, String>,
+    extension: &SecretsExtension,
+) -> Option<Arc<Rotating<T>>> {
+    Some(Arc::new(match setting.as_ref()? {
+        SecretSetting::Value(value) => match parse(value.clone()) {
+            Ok(parsed) => Rotating::fixed(parsed),
+            // Config has checked a value already; one that still fails authenticates nothing.
+            Err(reason) => {
+                tracing::error!(%reason, "configured secret refused");
+                Rotating::fetched(Box::new(Refused(reason)), parse, extension.rotation)
+            }
+        },
+        SecretSetting::SecretsManager { arn } => Rotating::fetched(
+            Box::new(ExtensionSource::new(
+                arn.clone(),
+                extension.port,
+                extension.session_token.clone(),
+            )),
+            parse,
+            extension.rotation,
+        ),
+    }))
+}
+
+/// The source of a configured value that did not parse: every fetch fails with its reason.
+struct Refused(String);
+
+#[async_trait::async_trait]
+impl crate::secrets::SecretSource for Refused {
+    async fn fetch(
+        &self,
+        _: crate::secrets::Stage,
+    ) -> Result<Option<crate::secrets::Fetched>, String> {
+        Err(self.0.clone())
+    }
+
+    fn describe(&self) -> String {
+        "configured value".to_owned()
+    }
+}
+
+/// The GitLab Shell secret as a file holds it: one trailing newline dropped, at least 16
+/// bytes.
+fn shell_verifier(file: Vec<u8>) -> Result<ShellJwtVerifier, String> {
+    let secret = gl_auth::shell_secret_from_file(&file);
+    gl_auth::check_shell_secret(&secret)?;
+    Ok(ShellJwtVerifier::new(&secret))
+}
+
+/// The KAS secret as a file holds it (base64 of 32 bytes), or, from the configuration, the
+/// 32 bytes already decoded.
+fn kas_verifier(file: Vec<u8>) -> Result<gl_auth::KasJwtVerifier, String> {
+    let key = if file.len() == 32 {
+        file
+    } else {
+        gl_auth::kas_secret_from_file(&file).map_err(|err| err.to_string())?
+    };
+    Ok(gl_auth::KasJwtVerifier::new(&key))
+}
+
+/// OpsTrace's token: one trailing newline dropped, never empty.
+fn error_tracking_token(file: Vec<u8>) -> Result<Vec<u8>, String> {
+    let token = gl_auth::shell_secret_from_file(&file);
+    if token.is_empty() {
+        return Err("the error tracking token is empty".to_owned());
+    }
+    Ok(token)
 }

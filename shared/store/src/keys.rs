@@ -274,12 +274,12 @@ pub fn kas_counters(report: &str, day: &str) -> Key {
 pub fn kas_unique_counter(report: &str, day: &str, counter: &str) -> Key {
     Key::new(
         KAS_METRICS_PARTITION.to_owned(),
-        &format!("{}{counter}", kas_unique_counters_prefix(report, day)),
+        &format!("{}{counter}", kas_unique_counters_sk_prefix(report, day)),
     )
 }
 
 /// Sort-key prefix of a report's unique counters of one day.
-pub fn kas_unique_counters_prefix(report: &str, day: &str) -> String {
+pub fn kas_unique_counters_sk_prefix(report: &str, day: &str) -> String {
     format!("{report}#{day}#UNIQUE#")
 }
 

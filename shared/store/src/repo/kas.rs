@@ -174,7 +174,7 @@ impl Kas<'_> {
 
     /// The day's recorded totals and estimated unique counts, for tests and operators.
     pub async fn usage(self, report: UsageReport, day: &str) -> Result<UsageCounts, StoreError> {
-        let prefix = keys::kas_unique_counters_prefix(report.name(), day);
+        let prefix = keys::kas_unique_counters_sk_prefix(report.name(), day);
         let (counters, sketches) = futures_util::future::try_join(
             self.repo.get_item(keys::kas_counters(report.name(), day)),
             self.repo.query_all(keys::KAS_METRICS_PARTITION, &prefix),
