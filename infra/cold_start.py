@@ -104,7 +104,11 @@ def serve(run_holder):
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the process was stopped while its next poll was held
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(http.server.ThreadingHTTPServer):
+        def handle_error(self, request, client_address):
+            pass  # a stopped process's connections reset; nothing to report
+
+    server = Server(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 

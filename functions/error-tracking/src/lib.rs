@@ -70,7 +70,7 @@ async fn authenticate(
     params: &Params,
 ) -> Result<(), ApiError> {
     credential(state, headers, params).await?.map_err(|reason| {
-        tracing::info!(%reason, "error tracking request not authenticated");
+        gl_http::error::log_refusal("error tracking token or GitLab Shell JWT", &reason);
         ApiError::Unauthorized
     })
 }

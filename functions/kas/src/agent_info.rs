@@ -7,13 +7,14 @@ use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 
+use gl_http::error::refused;
 use gl_http::{AgentTokenPresented, ApiError, AppState};
 use gl_model::{GitalyRepository, Project, RepoType, Settings};
 
 #[derive(Debug, Serialize)]
 pub struct GitalyInfo {
     address: String,
-    token: String,
+    token: gl_model::SecretText,
     features: BTreeMap<String, String>,
 }
 
@@ -57,7 +58,7 @@ pub async fn agent_info(
         .kas()
         .agent_with_project(&token.digest, None)
         .await?;
-    let agent = agent.ok_or(ApiError::Unauthorized)?;
+    let agent = agent.ok_or_else(|| refused("agent token", "unknown or revoked"))?;
     let project = project.ok_or(ApiError::NotFound(None))?;
     let (gitaly_info, gitaly_repository) = gitaly(&project, &settings);
     Ok(Json(AgentInfo {

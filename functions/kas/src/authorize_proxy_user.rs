@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use gl_http::admin::validate_token;
+use gl_http::error::refused;
 use gl_http::grape::{Integer, JsonString, Text, Type as _};
 use gl_http::{ApiError, AppState, Declared, KasJwtVerified, Params};
 use gl_model::{AccessLevel, UserState};
@@ -111,7 +112,7 @@ pub async fn authorize_proxy_user(
         .await?;
     let user = user
         .filter(|user| user.state == UserState::Active)
-        .ok_or(ApiError::Unauthorized)?;
+        .ok_or_else(|| refused("personal access token", "its user is not active"))?;
     let agent = agent.ok_or(ApiError::RecordNotFound)?;
 
     let Some(config) = grants.user_access_config().filter(|c| !c.is_empty()) else {

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use gl_http::error::refused;
 use gl_http::{AgentTokenPresented, ApiError, AppState, Params};
 use gl_model::{GitalyRepository, Project, Settings, Visibility};
 use gl_store::repo::ProjectQuery;
@@ -55,7 +56,7 @@ async fn accessible_project(
         .kas()
         .agent_with_project(&token.digest, Some(&query))
         .await?;
-    let agent = agent.ok_or(ApiError::Unauthorized)?;
+    let agent = agent.ok_or_else(|| refused("agent token", "unknown or revoked"))?;
     match project {
         Some(project) if agent_may_access(agent.project_id, &project) => Ok((project, settings)),
         _ => Err(ApiError::NotFound(None)),

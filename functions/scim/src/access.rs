@@ -10,6 +10,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::{HeaderMap, StatusCode, Uri};
 
+use gl_http::error::refused;
 use gl_http::{ApiError, AppState};
 use gl_model::{ScimProvider, ScimScope};
 use gl_store::repo::{ScimAccess, ScimBase};
@@ -103,8 +104,15 @@ impl ScimRequest {
                 .ok_or_else(|| ApiError::Forbidden(Some("SAML not enabled.".to_owned())))?,
         };
         let token_scope = access.token.map(|token| token.scope);
-        if self.params.token.is_none() || token_scope.as_ref() != Some(&provider.scope) {
-            return Err(ApiError::Unauthorized);
+        if self.params.token.is_none() {
+            return Err(refused("SCIM token", "missing"));
+        }
+        match token_scope {
+            None => return Err(refused("SCIM token", "unknown")),
+            Some(scope) if scope != provider.scope => {
+                return Err(refused("SCIM token", "another group's or the instance's"));
+            }
+            Some(_) => {}
         }
         debug_assert!(matches!(
             (&self.base, &provider.scope),

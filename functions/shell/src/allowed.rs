@@ -31,7 +31,7 @@ const GIT_CONFIG_OPTIONS: [&str; 2] = [
 struct GitalyPayload {
     repository: GitalyRepository,
     address: String,
-    token: Option<String>,
+    token: Option<gl_model::SecretText>,
     /// Gitaly feature flags as `"gitaly-feature-<name>": "true"|"false"`; strings, always.
     features: BTreeMap<String, String>,
 }
@@ -237,10 +237,36 @@ pub(crate) async fn access_check_result(
         }
         _ => Vec::new(),
     };
+    // One line per decision, for whoever audits access: who (ids only), what, which project,
+    // and why in GitLab's own words; never a key, a token or the changes.
+    let actor = match (&key, &user) {
+        (Some(key), _) => format!("key-{}", key.id),
+        (None, Some(user)) => format!("user-{}", user.id),
+        (None, None) => "anonymous".to_owned(),
+    };
+    let action = command.map_or("none", GitCommand::as_str);
+    let project_id = project.as_ref().map(|project| project.id);
     let granted = git_access::check(&request, &force_pushes).map_err(|denial| {
+        tracing::info!(
+            allowed = false,
+            reason = denial.reason,
+            %actor,
+            action,
+            ?project_id,
+            status = denial.status,
+            "git access decision"
+        );
         let status = StatusCode::from_u16(denial.status).unwrap_or(StatusCode::UNAUTHORIZED);
         ApiError::denied(status, denial.message)
     })?;
+    tracing::info!(
+        allowed = true,
+        reason = "allowed",
+        %actor,
+        action,
+        ?project_id,
+        "git access decision"
+    );
     let project = granted.project;
     let repository = push_repository(project, &settings, repo_type, params);
     let body = AllowedResponse {

@@ -177,7 +177,7 @@ impl Ancestry for GitalyClient {
         if !gitaly.token.is_empty() {
             let bearer = format!(
                 "Bearer {}",
-                v2_token(&gitaly.token, chrono::Utc::now().timestamp())
+                v2_token(gitaly.token.expose(), chrono::Utc::now().timestamp())
             );
             let value = bearer
                 .parse()

@@ -21,7 +21,7 @@ pub const LFS_TOKEN_EXPIRES_IN: i64 = 7200;
 #[derive(Debug, Serialize)]
 pub struct LfsCredentials {
     username: String,
-    lfs_token: String,
+    lfs_token: gl_model::SecretText,
     repository_http_path: String,
     expires_in: i64,
 }
@@ -61,7 +61,7 @@ pub async fn lfs_authenticate(
     };
     Ok(Json(LfsCredentials {
         username,
-        lfs_token: token,
+        lfs_token: token.into(),
         repository_http_path: format!(
             "{}/{}.git",
             records.settings.gitlab_url.trim_end_matches('/'),

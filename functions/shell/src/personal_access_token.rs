@@ -45,7 +45,7 @@ fn scopes_of(params: &Params) -> Vec<String> {
 #[derive(Debug, Serialize)]
 struct CreatedToken {
     success: bool,
-    token: String,
+    token: gl_model::SecretText,
     scopes: Vec<String>,
     expires_at: Option<String>,
 }
@@ -127,7 +127,7 @@ pub async fn personal_access_token(
     repo.identity().create_personal_access_token(&token).await?;
     Ok(Json(CreatedToken {
         success: true,
-        token: plaintext,
+        token: plaintext.into(),
         scopes,
         expires_at: token.expires_at,
     })

@@ -13,7 +13,7 @@ use crate::account::{AccountCommand, acting_user, failure, is_deploy_key};
 #[derive(Debug, Serialize)]
 struct RecoveryCodes {
     success: bool,
-    recovery_codes: Vec<String>,
+    recovery_codes: Vec<gl_model::SecretText>,
 }
 
 /// `POST /internal/two_factor_recovery_codes`: ten fresh codes (16 lower-case hex characters,
@@ -51,7 +51,7 @@ pub async fn two_factor_recovery_codes(
         .await?;
     Ok(Json(RecoveryCodes {
         success: true,
-        recovery_codes: codes,
+        recovery_codes: codes.into_iter().map(Into::into).collect(),
     })
     .into_response())
 }

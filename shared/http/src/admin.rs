@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, Method};
 use gl_model::{PersonalAccessToken, Settings, User, UserState};
 use gl_store::StoreError;
 
+use crate::error::{log_refusal, refused};
 use crate::{ApiError, AppState, Params};
 
 /// The header GitLab reads personal access tokens from.
@@ -59,21 +60,24 @@ fn validate_token_for(
     named: &'static str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), ApiError> {
-    if token.expired(now) {
-        return Err(ApiError::InvalidToken("Token has expired."));
-    }
-    if token.revoked {
-        return Err(ApiError::InvalidToken("Token has been revoked."));
-    }
-    if !token
+    let refusal = if token.expired(now) {
+        ("expired", ApiError::InvalidToken("Token has expired."))
+    } else if token.revoked {
+        ("revoked", ApiError::InvalidToken("Token has been revoked."))
+    } else if !token
         .scopes
         .iter()
         .any(|granted| scopes.contains(&granted.as_str()))
     {
-        return Err(ApiError::InsufficientScope(named));
-    }
-    Ok(())
+        ("insufficient scope", ApiError::InsufficientScope(named))
+    } else {
+        return Ok(());
+    };
+    log_refusal(PAT, &refusal.0);
+    Err(refusal.1)
 }
+
+const PAT: &str = "personal access token";
 
 /// The token a request presents, in `find_personal_access_token`'s order: the
 /// `private_token` parameter, the `PRIVATE-TOKEN` header, then `Authorization: Bearer`
@@ -172,7 +176,7 @@ where
         if let Some(gate) = gate {
             gate(&state.repo.identity().settings().await?)?;
         }
-        return Err(ApiError::Unauthorized);
+        return Err(refused(PAT, "missing"));
     };
     let digest = gl_auth::token_digest(&token);
     let (found, first) = tokio::join!(
@@ -186,7 +190,7 @@ where
     if let Some(gate) = gate {
         gate(&settings)?;
     }
-    let stored = stored.ok_or(ApiError::Unauthorized)?;
+    let stored = stored.ok_or_else(|| refused(PAT, "unknown"))?;
     let (scopes, named): (&[&str], &'static str) =
         if method == Method::GET || method == Method::HEAD {
             (&[API_SCOPE, "read_api"], READ_SCOPES)
@@ -199,9 +203,9 @@ where
         state.repo.identity().user_by_id(stored.user_id),
         then(first)
     );
-    let user = user?.ok_or(ApiError::Unauthorized)?;
+    let user = user?.ok_or_else(|| refused(PAT, "its user does not exist"))?;
     if user.state != UserState::Active {
-        return Err(ApiError::Unauthorized);
+        return Err(refused(PAT, "its user is not active"));
     }
     Ok((TokenAuthenticated { user, settings }, then?))
 }

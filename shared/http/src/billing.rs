@@ -9,6 +9,7 @@ use gl_auth::customers_dot::CUSTOMERS_DOT_HEADER;
 use gl_store::StoreError;
 
 use crate::admin::{Gate, TokenAuthenticated, authenticate_user_gated};
+use crate::error::{log_refusal, refused};
 use crate::{ApiError, AppState, Params};
 
 /// Who a billing request comes from.
@@ -81,10 +82,14 @@ where
         };
     };
     let verified = async {
-        let verifier = state.customers_dot.as_ref().ok_or(ApiError::Unauthorized)?;
-        let token = token.to_str().map_err(|_| ApiError::Unauthorized)?;
+        const JWT: &str = "CustomersDot JWT";
+        let verifier = state
+            .customers_dot
+            .as_ref()
+            .ok_or_else(|| refused(JWT, "no portal configured"))?;
+        let token = token.to_str().map_err(|_| refused(JWT, "not text"))?;
         verifier.verify(token).await.map_err(|err| {
-            tracing::info!(error = %err, "CustomersDot token refused");
+            log_refusal(JWT, &err);
             ApiError::Unauthorized
         })
     };

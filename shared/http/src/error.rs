@@ -322,3 +322,16 @@ pub(crate) async fn log_failures(request: Request, next: Next) -> Response {
     }
     response
 }
+
+/// A credential refused: one info line saying which kind and why (`missing`, `unknown`,
+/// `revoked`, a verifier's reason), never the credential, so a defender can count failed
+/// authentications; the answer is whatever the caller renders (GitLab's 401, mostly).
+pub fn log_refusal(credential: &'static str, reason: &dyn std::fmt::Display) {
+    tracing::info!(credential, %reason, "authentication refused");
+}
+
+/// [`log_refusal`], answered with GitLab's `401 Unauthorized`.
+pub fn refused(credential: &'static str, reason: &'static str) -> ApiError {
+    log_refusal(credential, &reason);
+    ApiError::Unauthorized
+}

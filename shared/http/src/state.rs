@@ -12,6 +12,7 @@ use gl_store::Repository;
 
 use crate::ApiError;
 use crate::config::{SecretSetting, SecretsExtension};
+use crate::error::{log_refusal, refused};
 use crate::secrets::{ExtensionSource, Rotating};
 
 /// The GitLab version this service answers as (`Gitlab::VERSION`, `Gitlab.revision`).
@@ -78,7 +79,7 @@ pub async fn verify_shell_jwt(state: &AppState, headers: &HeaderMap) -> Result<(
         .await?
         .check(|verifier| verifier.verify(header))
         .map_err(|reason| {
-            tracing::info!(%reason, "GitLab Shell JWT rejected");
+            log_refusal("GitLab Shell JWT", &reason);
             ApiError::Unauthorized
         })
 }
@@ -116,7 +117,7 @@ where
             .await?
             .check(|verifier| verifier.verify(header))
             .map_err(|reason| {
-                tracing::info!(%reason, "KAS JWT rejected");
+                log_refusal("KAS JWT", &reason);
                 kas_invalid()
             })?;
         Ok(Self)
@@ -147,7 +148,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         KasJwtVerified::from_request_parts(parts, state).await?;
-        let token = agent_token(parts).ok_or(ApiError::Unauthorized)?;
+        let token = agent_token(parts).ok_or_else(|| refused("agent token", "missing"))?;
         Ok(Self {
             digest: gl_auth::token_digest(&token),
         })
@@ -170,8 +171,10 @@ where
             .identity()
             .agent_by_token_digest(&digest)
             .await?
-            .filter(|agent| !agent.revoked)
-            .ok_or(ApiError::Unauthorized)?;
+            .ok_or_else(|| refused("agent token", "unknown"))?;
+        if agent.revoked {
+            return Err(refused("agent token", "revoked"));
+        }
         Ok(Self { agent })
     }
 }

@@ -23,6 +23,15 @@ impl GitCommand {
         }
     }
 
+    /// The `action` GitLab Shell names it by.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UploadPack => "git-upload-pack",
+            Self::UploadArchive => "git-upload-archive",
+            Self::ReceivePack => "git-receive-pack",
+        }
+    }
+
     pub fn is_download(self) -> bool {
         !matches!(self, Self::ReceivePack)
     }
@@ -115,12 +124,17 @@ pub struct Actor<'a> {
 pub struct Denial {
     pub status: u16,
     pub message: String,
+    /// Why, as the key of the message in GitLab's own tables (`GitAccess::ERROR_MESSAGES`,
+    /// `Gitlab::Checks::BranchCheck::ERROR_MESSAGES`, ...): what the access decision's log
+    /// line says, where the message is for the user.
+    pub reason: &'static str,
 }
 
-fn forbidden(message: impl Into<String>) -> Denial {
+fn forbidden(reason: &'static str, message: impl Into<String>) -> Denial {
     Denial {
         status: 401,
         message: message.into(),
+        reason,
     }
 }
 
@@ -250,7 +264,7 @@ pub fn check<'a>(request: &Request<'a>, force_pushes: &[ForcePush]) -> Result<Gr
         && let Some(expires) = key_expiry(key)
     {
         if expires <= request.now {
-            return Err(forbidden("Your SSH key has expired."));
+            return Err(forbidden("key_expired", "Your SSH key has expired."));
         }
         if expires - request.now <= 7 * 24 * 3600 {
             console_messages
@@ -264,27 +278,36 @@ pub fn check<'a>(request: &Request<'a>, force_pushes: &[ForcePush]) -> Result<Gr
             UserState::Active => {}
             UserState::BlockedPendingApproval => {
                 return Err(forbidden(
+                    "blocked_pending_approval",
                     "Your account is pending approval from your administrator and hence blocked.",
                 ));
             }
             UserState::Deactivated => {
-                return Err(forbidden(format!(
-                    "Your account has been deactivated by your administrator. Please log back in from a web browser to reactivate your account at {}",
-                    request.gitlab_url
-                )));
+                return Err(forbidden(
+                    "deactivated",
+                    format!(
+                        "Your account has been deactivated by your administrator. Please log back in from a web browser to reactivate your account at {}",
+                        request.gitlab_url
+                    ),
+                ));
             }
             UserState::Blocked | UserState::LdapBlocked | UserState::Banned => {
-                return Err(forbidden("Your account has been blocked."));
+                return Err(forbidden("blocked", "Your account has been blocked."));
             }
         }
     }
     let Some(command) = request.command else {
-        return Err(forbidden(COMMAND_NOT_ALLOWED));
+        return Err(forbidden("command_not_allowed", COMMAND_NOT_ALLOWED));
     };
     // Container: a project the actor cannot read is indistinguishable from none at all.
     let wiki = request.repo_type == RepoType::Wiki;
     let not_found = || Denial {
         status: 404,
+        reason: if wiki {
+            "wiki_not_found"
+        } else {
+            "project_not_found"
+        },
         message: if wiki {
             WIKI_NOT_FOUND
         } else {
@@ -316,7 +339,7 @@ pub fn check<'a>(request: &Request<'a>, force_pushes: &[ForcePush]) -> Result<Gr
                     || level == AccessLevel::Planner
                     || project.visibility == Visibility::Internal));
         if !can_download {
-            return Err(forbidden(WIKI_DOWNLOAD));
+            return Err(forbidden("download", WIKI_DOWNLOAD));
         }
         return Ok(Granted {
             project,
@@ -332,6 +355,7 @@ pub fn check<'a>(request: &Request<'a>, force_pushes: &[ForcePush]) -> Result<Gr
                     || (project.visibility == Visibility::Internal)));
         if !can_download {
             return Err(forbidden(
+                "download",
                 "You are not allowed to download code from this project.",
             ));
         }
@@ -342,11 +366,15 @@ pub fn check<'a>(request: &Request<'a>, force_pushes: &[ForcePush]) -> Result<Gr
     }
 
     if project.archived {
-        return Err(forbidden("You can't push code to an archived project."));
+        return Err(forbidden(
+            "archived",
+            "You can't push code to an archived project.",
+        ));
     }
     let pusher = if is_deploy_actor(request) {
         if !deploy_link.is_some_and(|link| link.can_push) {
             return Err(forbidden(
+                "deploy_key_upload",
                 "This deploy key does not have write access to this project.",
             ));
         }
@@ -355,6 +383,7 @@ pub fn check<'a>(request: &Request<'a>, force_pushes: &[ForcePush]) -> Result<Gr
         Pusher::User(role(request))
     } else {
         return Err(forbidden(
+            "upload",
             "You are not allowed to upload code for this project.",
         ));
     };
@@ -377,7 +406,7 @@ pub fn check<'a>(request: &Request<'a>, force_pushes: &[ForcePush]) -> Result<Gr
                 console_messages,
             })
         } else {
-            Err(forbidden(WIKI_WRITE))
+            Err(forbidden("write_to_wiki", WIKI_WRITE))
         };
     }
     let can_push_code = match pusher {
@@ -385,7 +414,7 @@ pub fn check<'a>(request: &Request<'a>, force_pushes: &[ForcePush]) -> Result<Gr
         Pusher::User(level) => level >= AccessLevel::Developer,
     };
     if !can_push_code {
-        return Err(forbidden(PUSH_CODE));
+        return Err(forbidden("push_code", PUSH_CODE));
     }
     for (i, change) in request.changes.list().iter().enumerate() {
         let force_push = force_pushes.get(i).copied().unwrap_or(ForcePush::No);
@@ -476,11 +505,13 @@ fn check_branch(
 ) -> Result<(), Denial> {
     if change.is_deletion() && project.default_branch.as_deref() == Some(branch) {
         return Err(forbidden(
+            "delete_default_branch",
             "The default branch of a project cannot be deleted.",
         ));
     }
     if change.is_creation() && branch.len() == 40 && branch.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(forbidden(
+            "prohibited_hex_branch_name",
             "You cannot create a branch with a 40-character hexadecimal branch name.",
         ));
     }
@@ -493,10 +524,11 @@ fn check_branch(
         match force_push {
             ForcePush::Yes => {
                 return Err(forbidden(
+                    "force_push_protected_branch",
                     "You are not allowed to force push code to a protected branch on this project.",
                 ));
             }
-            ForcePush::Unknown(message) => return Err(forbidden(message)),
+            ForcePush::Unknown(message) => return Err(forbidden("force_push_unverified", message)),
             ForcePush::No => {}
         }
     }
@@ -512,27 +544,32 @@ fn check_branch(
         }
         if !can_merge {
             return Err(forbidden(
+                "create_protected_branch",
                 "You are not allowed to create protected branches on this project.",
             ));
         }
         // Creating from a merge right needs Gitaly to confirm the commit already sits on a
         // protected branch; unverified, the safe answer is GitLab's refusal for that case.
         return Err(forbidden(
+            "invalid_commit_create_protected_branch",
             "You can only use an existing protected branch ref as the basis of a new protected branch.",
         ));
     }
     if change.is_deletion() {
         if !pusher.is_maintainer() {
             return Err(forbidden(
+                "non_master_delete_protected_branch",
                 "You are not allowed to delete protected branches from this project. Only a project maintainer or owner can delete a protected branch.",
             ));
         }
         return Err(forbidden(
+            "non_web_delete_protected_branch",
             "You can only delete protected branches using the web interface.",
         ));
     }
     if !can_push {
         return Err(forbidden(
+            "push_protected_branch",
             "You are not allowed to push code to protected branches on this project.",
         ));
     }
@@ -547,16 +584,19 @@ fn check_tag(project: &Project, pusher: Pusher, change: &Change, tag: &str) -> R
     if change.is_creation() {
         if project.default_branch.as_deref() == Some(tag) {
             return Err(forbidden(
+                "default_branch_collision",
                 "You cannot use default branch name to create a tag",
             ));
         }
         if tag.starts_with("refs/") {
             return Err(forbidden(
+                "prohibited_tag_name",
                 "You cannot create a tag with a prohibited pattern.",
             ));
         }
         if is_object_id(tag) {
             return Err(forbidden(
+                "prohibited_sha_tag_name",
                 "You cannot create a tag with a SHA-1 or SHA-256 tag name.",
             ));
         }
@@ -572,21 +612,27 @@ fn check_tag(project: &Project, pusher: Pusher, change: &Change, tag: &str) -> R
     if change.is_deletion() {
         if !pusher.is_maintainer() {
             return Err(forbidden(
+                "delete_protected_tag",
                 "You are not allowed to delete protected tags from this project. Only a project maintainer or owner can delete a protected tag.",
             ));
         }
         return Err(forbidden(
+            "delete_protected_tag_non_web",
             "You can only delete protected tags using the web interface.",
         ));
     }
     if !change.is_creation() {
-        return Err(forbidden("Protected tags cannot be updated."));
+        return Err(forbidden(
+            "update_protected_tag",
+            "Protected tags cannot be updated.",
+        ));
     }
     if !rules
         .iter()
         .any(|rule| pusher.reaches(rule.create_access_level))
     {
         return Err(forbidden(
+            "create_protected_tag",
             "You are not allowed to create this tag as it is protected.",
         ));
     }

@@ -8,6 +8,7 @@ pub mod git_access;
 pub mod records;
 pub mod ruby;
 pub mod scim;
+pub mod secret_text;
 pub mod seed;
 pub mod unique_count;
 
@@ -15,3 +16,4 @@ pub use access::{AccessLevel, Visibility};
 pub use billing::*;
 pub use records::*;
 pub use scim::{ScimIdentity, ScimProvider};
+pub use secret_text::SecretText;

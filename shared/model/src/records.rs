@@ -359,7 +359,7 @@ pub struct ScimToken {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GitalySettings {
     pub address: String,
-    pub token: String,
+    pub token: crate::SecretText,
     pub storage: String,
 }
 
@@ -402,7 +402,7 @@ impl Default for Settings {
             gitlab_url: "http://localhost:3000".to_owned(),
             gitaly: GitalySettings {
                 address: "unix:/var/opt/gitlab/gitaly/gitaly.socket".to_owned(),
-                token: String::new(),
+                token: crate::SecretText::default(),
                 storage: "default".to_owned(),
             },
             gitlab_com: true,

@@ -160,7 +160,7 @@ pub struct SeedAgent {
     pub id: AgentId,
     pub name: String,
     pub project_id: ProjectId,
-    pub token: String,
+    pub token: crate::SecretText,
     #[serde(default)]
     pub revoked: bool,
 }
@@ -171,7 +171,7 @@ pub struct SeedPersonalAccessToken {
     pub id: Option<i64>,
     pub user_id: UserId,
     pub name: String,
-    pub token: String,
+    pub token: crate::SecretText,
     pub scopes: Vec<String>,
     pub expires_at: Option<String>,
     #[serde(default)]
@@ -184,7 +184,7 @@ pub struct SeedScimToken {
     pub group_path: Option<String>,
     #[serde(default)]
     pub instance: bool,
-    pub token: String,
+    pub token: crate::SecretText,
 }
 
 /// A validated seed, turned into the records the store keeps (tokens already digested).
@@ -610,7 +610,7 @@ impl SeedFile {
                 id: agent.id,
                 name: agent.name,
                 project_id: agent.project_id,
-                token_digest: digest(&agent.token),
+                token_digest: digest(agent.token.expose()),
                 revoked: agent.revoked,
                 created_at: now.to_owned(),
                 root_namespace_id,
@@ -637,7 +637,7 @@ impl SeedFile {
                 id,
                 user_id: token.user_id,
                 name: token.name,
-                token_digest: digest(&token.token),
+                token_digest: digest(token.token.expose()),
                 scopes: token.scopes,
                 expires_at: date(&record, "expires_at", token.expires_at.as_deref())?,
                 revoked: token.revoked,
@@ -679,7 +679,7 @@ impl SeedFile {
             }
             world.scim_tokens.push(ScimToken {
                 scope,
-                token_digest: digest(&token.token),
+                token_digest: digest(token.token.expose()),
             });
         }
 

@@ -138,7 +138,7 @@ async fn serve(stand_in: StandIn) -> String {
 async fn use_gitaly(app: &TestApp, address: &str) {
     app.update_settings(|settings| {
         settings.gitaly.address = address.to_owned();
-        settings.gitaly.token = GITALY_TOKEN.to_owned();
+        settings.gitaly.token = GITALY_TOKEN.into();
     })
     .await;
 }

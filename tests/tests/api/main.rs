@@ -10,6 +10,7 @@ mod allowed;
 mod authentication;
 mod authorized_keys;
 mod bounded;
+mod captured_logs;
 mod check;
 mod discover;
 mod error_tracking;

@@ -485,6 +485,7 @@ pub fn jwt_request(method: Method, path: &str, token: &str, body: Option<&Value>
 
 /// One request through `router`, its answer read whole.
 pub async fn send_to(router: &Router, request: Request<Body>) -> TestResponse {
+    crate::captured_logs::capture();
     let response = router
         .clone()
         .oneshot(request)
@@ -498,6 +499,7 @@ pub async fn send_to(router: &Router, request: Request<Body>) -> TestResponse {
         .await
         .expect("body reads")
         .to_bytes();
+    crate::captured_logs::assert_no_secret_logged();
     TestResponse {
         status,
         headers,
