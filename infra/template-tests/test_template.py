@@ -220,3 +220,14 @@ def test_the_access_log_group_has_retention_and_the_account_can_log(source):
         "CreatesApiGatewayCloudWatchRole", {"Ref": "ApiGatewayAccount"}
     ]
     assert resources["InternalApi"]["DependsOn"] == "ApiGatewayAccountReady"
+
+
+def test_the_functions_are_built_to_survive_a_panic():
+    """A handler panic must answer 500 and leave the sandbox serving (gl_http's
+    catch_panics), which needs the release profile to unwind: `abort` would kill the process
+    with every request it holds."""
+    import tomllib
+
+    profile = tomllib.loads((ROOT / "Cargo.toml").read_text())["profile"]["release"]
+    assert profile["panic"] == "unwind"
+    assert profile["lto"] is True and profile["strip"] is True

@@ -323,6 +323,27 @@ pub(crate) async fn log_failures(request: Request, next: Next) -> Response {
     response
 }
 
+/// A panic in a handler is GitLab's `500 Internal Server Error` for that request only: the
+/// process (a Lambda sandbox, the local server) keeps serving, as Rails answers 500 for an
+/// exception and goes on. The release profile unwinds for this (`panic = "unwind"`).
+pub(crate) async fn catch_panics(request: Request, next: Next) -> Response {
+    use futures_util::FutureExt as _;
+    match std::panic::AssertUnwindSafe(next.run(request))
+        .catch_unwind()
+        .await
+    {
+        Ok(response) => response,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|text| (*text).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_owned());
+            ApiError::Internal(format!("handler panicked: {message}")).into_response()
+        }
+    }
+}
+
 /// A credential refused: one info line saying which kind and why (`missing`, `unknown`,
 /// `revoked`, a verifier's reason), never the credential, so a defender can count failed
 /// authentications; the answer is whatever the caller renders (GitLab's 401, mostly).

@@ -29,25 +29,93 @@ use axum::Router;
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// Adds what every deployed router needs around the family routes: GitLab's JSON answers for
-/// unknown paths and methods, and request tracing.
+/// unknown paths and methods, a 500 for a panic (the process goes on), and request tracing.
 pub fn with_gitlab_fallbacks(router: Router) -> Router {
     router
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn(error::catch_panics))
         .layer(axum::middleware::from_fn(error::log_failures))
 }
 
-/// Logs as GitLab does: JSON lines in Lambda (CloudWatch), compact text locally; level from
-/// `RUST_LOG`, `info` by default.
+/// Logs as GitLab does: JSON lines in Lambda (CloudWatch), compact text locally; levels from
+/// `RUST_LOG` (`info` by default), as a default level and `target=level` directives. A
+/// `Targets` filter reads those without a regular-expression engine, which an `EnvFilter`
+/// would link into every function (several hundred KB) for span and field filters no one
+/// sets here.
 pub fn init_tracing(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
+    init_tracing_from(json, std::env::var("RUST_LOG").ok().as_deref());
+}
+
+fn log_filter(rust_log: Option<&str>) -> tracing_subscriber::filter::Targets {
+    rust_log
+        .and_then(|directives| directives.parse().ok())
+        .unwrap_or_else(|| {
+            tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO)
+        })
+}
+
+fn init_tracing_from(json: bool, rust_log: Option<&str>) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let registry = tracing_subscriber::registry().with(log_filter(rust_log));
+    let layer = tracing_subscriber::fmt::layer().with_target(false);
     let _ = if json {
-        builder.json().flatten_event(true).without_time().try_init()
+        registry
+            .with(layer.json().flatten_event(true).without_time())
+            .try_init()
     } else {
-        builder.compact().try_init()
+        registry.with(layer.compact()).try_init()
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use axum::routing::get;
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+
+    async fn answer(router: &axum::Router, path: &str) -> (u16, String) {
+        let request = Request::get(path).body(Body::empty()).unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    async fn boom() -> &'static str {
+        std::hint::black_box(None::<&'static str>).expect("a handler bug")
+    }
+
+    #[test]
+    fn rust_log_sets_levels_by_target_and_defaults_to_info() {
+        use tracing::Level;
+        let default = super::log_filter(None);
+        assert!(default.would_enable("shell", &Level::INFO));
+        assert!(!default.would_enable("shell", &Level::DEBUG));
+        let directives = super::log_filter(Some("warn,gl_http=debug"));
+        assert!(directives.would_enable("gl_http::state", &Level::DEBUG));
+        assert!(!directives.would_enable("shell", &Level::INFO));
+        assert!(directives.would_enable("shell", &Level::WARN));
+        let nonsense = super::log_filter(Some("=[]{}"));
+        assert!(nonsense.would_enable("shell", &Level::INFO));
+    }
+
+    #[tokio::test]
+    async fn a_panic_is_a_500_for_its_request_and_the_router_goes_on() {
+        let router = super::with_gitlab_fallbacks(
+            axum::Router::new()
+                .route("/boom", get(boom))
+                .route("/fine", get(|| async { "fine" })),
+        );
+        for _ in 0..3 {
+            assert_eq!(
+                answer(&router, "/boom").await,
+                (500, r#"{"message":"500 Internal Server Error"}"#.to_owned())
+            );
+            assert_eq!(answer(&router, "/fine").await, (200, "fine".to_owned()));
+        }
+    }
 }

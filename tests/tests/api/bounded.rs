@@ -54,6 +54,19 @@ async fn starboard_identifiers_are_capped_and_so_is_the_answer(app: TestApp) {
     assert_eq!(response.status.as_u16(), 400);
     assert!(response.text.len() < 200, "{}", response.text);
 
+    // A report whose finding could not be stored (one item, 400 KB) is refused before it is
+    // copied, on both backends alike.
+    let mut heavy = report_with_identifiers(vec![identifier(1)]);
+    heavy["vulnerability"]["description"] = json!("x".repeat(400 * 1024));
+    let response = app.agent_send(Method::PUT, &path, Some(&heavy)).await;
+    let size = heavy["vulnerability"].to_string().len() + heavy["scanner"].to_string().len();
+    response.assert(
+        400,
+        &format!(
+            r#"{{"message":"400 Bad request - vulnerability is too large ({size} bytes; at most 307200)"}}"#
+        ),
+    );
+
     // Within the cap, every failure is still named, at most a hundred of them.
     let mut blank = report_with_identifiers(vec![json!({}); 20]);
     blank["vulnerability"]["severity"] = json!(null);
