@@ -1,6 +1,8 @@
 //! The local server: every family router merged on GitLab's paths, over the embedded store or a
 //! DynamoDB endpoint, plus seed import. `main.rs` is the command line around this.
 
+pub mod apply;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -26,8 +26,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Import a seed file into a DynamoDB table (a deployed stack's, or an emulator's).
+    /// Import a seed file into a DynamoDB table (a deployed stack's, or an emulator's): adds
+    /// what is missing, never changes what exists. See `apply` to converge.
     ImportSeed(ImportArgs),
+    /// Provision: apply a world file (the seed format) to a store as a plan. Creates what is
+    /// missing and updates what differs, each record with its lookup items in one
+    /// transaction (a revoked token stops authenticating, a renamed user moves its username).
+    /// Prints the plan, then applies it with --yes or after a confirmation.
+    Apply(ApplyArgs),
     /// Print a fresh JWT for the local server's secrets, valid five minutes: GitLab Shell's
     /// (`Gitlab-Shell-Api-Request`), or with `--kas` KAS's (`Gitlab-Kas-Api-Request`).
     Token(TokenArgs),
@@ -107,12 +113,38 @@ struct ImportArgs {
     create_table: bool,
 }
 
+#[derive(Debug, Args)]
+struct ApplyArgs {
+    /// The world file.
+    file: PathBuf,
+    /// DynamoDB table to apply to; without it, the local server's embedded store in
+    /// DATA_DIR (stop the server first: the store is one process's at a time).
+    #[arg(long)]
+    table: Option<String>,
+    /// Endpoint of a DynamoDB-compatible server; AWS's own when absent.
+    #[arg(long, requires = "table")]
+    dynamodb_endpoint: Option<String>,
+    /// AWS region; the standard AWS configuration chain when absent.
+    #[arg(long, requires = "table")]
+    region: Option<String>,
+    /// The local server's data directory, for the embedded store.
+    #[arg(long, default_value = ".local", conflicts_with = "table")]
+    data_dir: PathBuf,
+    /// Only print the plan.
+    #[arg(long, conflicts_with = "yes")]
+    dry_run: bool,
+    /// Apply without asking.
+    #[arg(long)]
+    yes: bool,
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     gl_http::init_tracing(false);
     let result = match cli.command {
         Some(Command::ImportSeed(args)) => import(args).await,
+        Some(Command::Apply(args)) => apply(args).await,
         Some(Command::Token(args)) => token(args),
         None => serve(cli.serve).await,
     };
@@ -151,6 +183,39 @@ async fn import(args: ImportArgs) -> Result<(), String> {
         report.already_present
     );
     Ok(())
+}
+
+async fn apply(args: ApplyArgs) -> Result<(), String> {
+    let (store, target): (Arc<dyn Store>, String) = match &args.table {
+        Some(table) => {
+            let store = DynamoStore::connect(&DynamoConfig {
+                table: table.clone(),
+                endpoint: args.dynamodb_endpoint.clone(),
+                region: args.region.clone(),
+                timeouts: Default::default(),
+            })
+            .await;
+            (Arc::new(store), format!("DynamoDB table {table}"))
+        }
+        None => {
+            let path = args.data_dir.join("store.redb");
+            let store =
+                EmbeddedStore::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            (
+                Arc::new(store),
+                format!("the embedded store at {}", path.display()),
+            )
+        }
+    };
+    let mode = if args.dry_run {
+        local_api::apply::Mode::DryRun
+    } else if args.yes {
+        local_api::apply::Mode::Yes
+    } else {
+        local_api::apply::Mode::Ask
+    };
+    let repo = Repository::new(store);
+    local_api::apply::apply_file(&repo, &args.file, &target, mode, &mut std::io::stdout()).await
 }
 
 fn load_secret(

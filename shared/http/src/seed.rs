@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use gl_model::seed::{self, SeedError};
 use gl_store::embedded::EmbeddedStore;
+use gl_store::repo::provisioning::{ApplyError, Plan};
 use gl_store::repo::{ImportError, ImportReport};
 use gl_store::{Repository, Store};
 
@@ -26,6 +27,25 @@ pub async fn import(repo: &Repository, bytes: &[u8]) -> Result<ImportReport, See
         .import(world)
         .await
         .map_err(SeedImportError::Store)
+}
+
+/// What applying a world document would change; a bad field plans nothing.
+pub async fn plan(repo: &Repository, bytes: &[u8]) -> Result<Plan, SeedPlanError> {
+    let now = gl_model::gitlab_timestamp(chrono::Utc::now());
+    let world = seed::parse(bytes, &now, &gl_auth::token_digest).map_err(SeedPlanError::Invalid)?;
+    repo.provisioning()
+        .plan(&world, &now)
+        .await
+        .map_err(SeedPlanError::Store)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SeedPlanError {
+    /// A bad field: nothing is planned.
+    #[error(transparent)]
+    Invalid(SeedError),
+    #[error(transparent)]
+    Store(ApplyError),
 }
 
 /// A fresh in-memory embedded store holding this seed.

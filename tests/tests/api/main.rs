@@ -21,6 +21,7 @@ mod kas;
 mod lfs;
 mod minutes;
 mod private_token;
+mod provisioning;
 mod reference_counter;
 mod round_trips;
 mod routing;

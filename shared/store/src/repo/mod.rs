@@ -16,6 +16,7 @@ pub mod error_tracking;
 pub mod git_access;
 pub mod identity;
 pub mod kas;
+pub mod provisioning;
 pub mod scim;
 pub mod seed;
 pub mod shell;
@@ -158,6 +159,10 @@ impl Repository {
 
     pub fn seeding(&self) -> Seeding<'_> {
         Seeding { repo: self }
+    }
+
+    pub fn provisioning(&self) -> provisioning::Provisioning<'_> {
+        provisioning::Provisioning { repo: self }
     }
 
     pub(crate) async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {

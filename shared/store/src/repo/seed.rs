@@ -23,6 +23,14 @@ impl SeedRecord {
         Self { name, ops }
     }
 
+    pub(super) fn ops(&self) -> &[WriteOp] {
+        &self.ops
+    }
+
+    pub(super) fn into_parts(self) -> (String, Vec<WriteOp>) {
+        (self.name, self.ops)
+    }
+
     fn primary(&self) -> &Key {
         self.ops[0].key()
     }
@@ -51,7 +59,7 @@ pub enum ImportError {
 
 /// Each part's contribution, in the order they are written (records a later one depends on
 /// first; a failed import leaves a prefix of this order behind).
-const CONTRIBUTIONS: [fn(&SeedWorld) -> Vec<SeedRecord>; 5] = [
+pub(super) const CONTRIBUTIONS: [fn(&SeedWorld) -> Vec<SeedRecord>; 5] = [
     super::identity::namespace_seed_records,
     super::kas::seed_records,
     super::error_tracking::seed_records,

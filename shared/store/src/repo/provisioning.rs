@@ -1,0 +1,343 @@
+//! Provisioning that converges: a world file applied as a plan. Every record of the file is
+//! compared with what the store holds under its key; a record that is missing is created, one
+//! that differs is rewritten field by field, and each goes in one transaction with its lookup
+//! items, so that a renamed user takes its username item with it and a revoked token's digest
+//! item stops authenticating at once. Applying the same file again plans nothing.
+//!
+//! A record's primary item remembers the lookup items provisioning wrote for it
+//! ([`PROVISIONED_LOOKUPS`]): those that the new version of the record no longer has (an old
+//! username, a removed key's fingerprint) are deleted in the same transaction, and only items
+//! carrying it are provisioning's own. What the service created itself (tokens minted through
+//! the API, SCIM users, billing and KAS records) never carries it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use gl_model::Settings;
+use gl_model::seed::SeedWorld;
+use serde_json::{Map, Value};
+
+use super::seed::{CONTRIBUTIONS, SeedRecord};
+use super::{Repository, put};
+use crate::{Condition, Item, Key, StoreError, WriteOp, keys};
+
+/// The attribute of a provisioned record's primary item listing its lookup items, as
+/// `[pk, sk]` pairs.
+pub const PROVISIONED_LOOKUPS: &str = "provisioned_lookups";
+
+/// What applying a world file would change.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub changes: Vec<RecordChange>,
+    /// Records already as the file has them.
+    pub unchanged: usize,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// How many records each kind of change touches: (creates, updates).
+    pub fn counts(&self) -> (usize, usize) {
+        let creates = self
+            .changes
+            .iter()
+            .filter(|change| change.action == Action::Create)
+            .count();
+        (creates, self.changes.len() - creates)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Create,
+    Update,
+}
+
+/// One record's change: what it is, the fields that differ (for an update), and the
+/// transaction that makes it.
+#[derive(Debug)]
+pub struct RecordChange {
+    pub record: String,
+    pub action: Action,
+    pub fields: Vec<FieldChange>,
+    ops: Vec<WriteOp>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldChange {
+    pub field: String,
+    pub from: Option<Value>,
+    pub to: Option<Value>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(
+        "{record}: {key} is held by another record (a username, email, path, key or token taken)"
+    )]
+    Conflict { record: String, key: String },
+    #[error("{record}: changed by someone else while it was applied; run apply again")]
+    Raced { record: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Clone, Copy)]
+pub struct Provisioning<'r> {
+    pub(super) repo: &'r Repository,
+}
+
+/// Reads in batches of this many keys (DynamoDB's `BatchGetItem` limit).
+const READ_BATCH: usize = 100;
+
+impl Provisioning<'_> {
+    /// Compares `world` with the store. `now` is the timestamp the file's records were given
+    /// where they named none: a record that exists keeps its own instead, so that applying
+    /// the same file again plans nothing.
+    pub async fn plan(self, world: &SeedWorld, now: &str) -> Result<Plan, ApplyError> {
+        let records: Vec<SeedRecord> = CONTRIBUTIONS
+            .iter()
+            .flat_map(|contribution| contribution(world))
+            .collect();
+        let wanted: Vec<Key> = records
+            .iter()
+            .flat_map(|record| record.ops().iter().map(|op| op.key().clone()))
+            .collect();
+        let current = self.read(&wanted).await?;
+        let mut plan = Plan::default();
+        for record in records {
+            match record_change(record, &current, now)? {
+                Some(change) => plan.changes.push(change),
+                None => plan.unchanged += 1,
+            }
+        }
+        if let Some(settings) = &world.settings {
+            let stored: Option<Settings> = self.repo.get(keys::settings()).await?;
+            if stored.as_ref() != Some(settings) {
+                let to = serde_json::to_value(settings).ok();
+                let from = stored.and_then(|stored| serde_json::to_value(stored).ok());
+                plan.changes.push(RecordChange {
+                    record: "settings".to_owned(),
+                    action: if from.is_some() {
+                        Action::Update
+                    } else {
+                        Action::Create
+                    },
+                    fields: field_changes(from.as_ref(), to.as_ref()),
+                    ops: vec![put(Item::new(keys::settings(), settings))],
+                });
+            } else {
+                plan.unchanged += 1;
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Every item under `keys`, in batches.
+    async fn read(self, keys: &[Key]) -> Result<HashMap<Key, Item>, StoreError> {
+        let mut found = HashMap::new();
+        let mut distinct: Vec<Key> = keys.to_vec();
+        distinct.sort();
+        distinct.dedup();
+        for chunk in distinct.chunks(READ_BATCH) {
+            for (key, item) in chunk.iter().zip(self.repo.get_many(chunk).await?) {
+                if let Some(item) = item {
+                    found.insert(key.clone(), item);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Makes one planned change: its record and lookups in one transaction, each conditioned
+    /// on what the plan saw, so a concurrent writer is noticed rather than overwritten.
+    pub async fn apply(self, change: RecordChange) -> Result<(), ApplyError> {
+        match self.repo.write(change.ops).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::ConditionFailed) => Err(ApplyError::Raced {
+                record: change.record,
+            }),
+            Err(err) => Err(err.into()),
+        }
+    }
+}
+
+/// The change one record needs, or `None` when the store already holds it as the file has it.
+fn record_change(
+    record: SeedRecord,
+    current: &HashMap<Key, Item>,
+    now: &str,
+) -> Result<Option<RecordChange>, ApplyError> {
+    let (name, ops) = record.into_parts();
+    if ops.iter().any(|op| !matches!(op, WriteOp::Put { .. })) {
+        // Every contribution is puts; anything else is not provisioning's to diff.
+        return Ok(None);
+    }
+    let mut items: Vec<(Item, Condition)> = ops
+        .into_iter()
+        .filter_map(|op| match op {
+            WriteOp::Put { item, condition } => Some((item, condition)),
+            _ => None,
+        })
+        .collect();
+    let primary_key = items[0].0.key.clone();
+    let stored_primary = current.get(&primary_key);
+    let is_counter = items[0].1 == Condition::NotExists
+        && items[0].0.attrs.contains_key(crate::VERSION_ATTRIBUTE);
+    if is_counter {
+        return Ok(counter_change(name, items.swap_remove(0).0, stored_primary));
+    }
+    if let Some(stored) = stored_primary {
+        keep_stored_timestamps(&mut items, stored, now);
+    }
+    let lookups: Vec<Value> = items[1..]
+        .iter()
+        .map(|(item, _)| Value::Array(vec![item.key.pk.clone().into(), item.key.sk.clone().into()]))
+        .collect();
+    items[0]
+        .0
+        .attrs
+        .insert(PROVISIONED_LOOKUPS.to_owned(), Value::Array(lookups));
+    let provisioned_before = stored_primary.map(provisioned_lookups).unwrap_or_default();
+    // A record imported before provisioning kept lists of lookups is adopted whole: the
+    // lookups its key names are taken to be its own.
+    let adopting = stored_primary.is_some_and(|item| !item.attrs.contains_key(PROVISIONED_LOOKUPS));
+
+    let mut ops = Vec::new();
+    for (index, (item, _)) in items.iter().enumerate() {
+        let stored = current.get(&item.key);
+        if stored.map(|stored| &stored.attrs) == Some(&item.attrs) {
+            continue;
+        }
+        let condition = match (index, stored) {
+            (_, None) => Condition::NotExists,
+            (0, Some(_)) => Condition::Exists,
+            // A lookup that exists is this record's only when provisioning wrote it for it.
+            (_, Some(_)) => {
+                if !adopting && !provisioned_before.contains(&item.key) {
+                    return Err(ApplyError::Conflict {
+                        record: name,
+                        key: format!("{}/{}", item.key.pk, item.key.sk),
+                    });
+                }
+                Condition::Exists
+            }
+        };
+        ops.push(WriteOp::Put {
+            item: item.clone(),
+            condition,
+        });
+    }
+    let still_wanted: HashSet<&Key> = items.iter().map(|(item, _)| &item.key).collect();
+    for stale in provisioned_before
+        .iter()
+        .filter(|key| !still_wanted.contains(key))
+    {
+        ops.push(WriteOp::Delete {
+            key: stale.clone(),
+            condition: Condition::None,
+        });
+    }
+    if ops.is_empty() {
+        return Ok(None);
+    }
+    let (action, fields) = match stored_primary {
+        None => (Action::Create, Vec::new()),
+        Some(stored) => {
+            let mut from = stored.attrs.clone();
+            let mut to = items[0].0.attrs.clone();
+            from.remove(PROVISIONED_LOOKUPS);
+            to.remove(PROVISIONED_LOOKUPS);
+            (
+                Action::Update,
+                field_changes(Some(&Value::Object(from)), Some(&Value::Object(to))),
+            )
+        }
+    };
+    Ok(Some(RecordChange {
+        record: name,
+        action,
+        fields,
+        ops,
+    }))
+}
+
+/// An id sequence only moves forward: the service allocates ids past what a file names (SCIM
+/// creates users), and going back would hand the same id out twice.
+fn counter_change(name: String, wanted: Item, stored: Option<&Item>) -> Option<RecordChange> {
+    let wanted_last = wanted.number(crate::VERSION_ATTRIBUTE)?;
+    let (action, condition) = match stored.and_then(|item| item.number(crate::VERSION_ATTRIBUTE)) {
+        None => (Action::Create, Condition::NotExists),
+        Some(stored_last) if stored_last < wanted_last => {
+            (Action::Update, Condition::VersionEquals(stored_last))
+        }
+        Some(_) => return None,
+    };
+    let fields = field_changes(
+        stored
+            .map(|item| Value::Object(item.attrs.clone()))
+            .as_ref(),
+        Some(&Value::Object(wanted.attrs.clone())),
+    );
+    Some(RecordChange {
+        record: name,
+        action,
+        fields,
+        ops: vec![WriteOp::Put {
+            item: wanted,
+            condition,
+        }],
+    })
+}
+
+/// Where the file named no timestamp, the record was given `now`; a record that exists keeps
+/// the one it has.
+fn keep_stored_timestamps(items: &mut [(Item, Condition)], stored: &Item, now: &str) {
+    for (item, _) in items.iter_mut() {
+        for (field, value) in item.attrs.iter_mut() {
+            if value.as_str() == Some(now)
+                && let Some(kept) = stored.attrs.get(field)
+            {
+                *value = kept.clone();
+            }
+        }
+    }
+}
+
+fn provisioned_lookups(item: &Item) -> Vec<Key> {
+    item.attrs
+        .get(PROVISIONED_LOOKUPS)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|pair| {
+            let pair = pair.as_array()?;
+            Some(Key {
+                pk: pair.first()?.as_str()?.to_owned(),
+                sk: pair.get(1)?.as_str()?.to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// The top-level fields that differ between two versions of a record, in name order.
+fn field_changes(from: Option<&Value>, to: Option<&Value>) -> Vec<FieldChange> {
+    let empty = Map::new();
+    let from = from.and_then(Value::as_object).unwrap_or(&empty);
+    let to = to.and_then(Value::as_object).unwrap_or(&empty);
+    let names: BTreeMap<&String, ()> = from
+        .keys()
+        .chain(to.keys())
+        .map(|name| (name, ()))
+        .collect();
+    names
+        .into_keys()
+        .filter(|name| from.get(*name) != to.get(*name))
+        .map(|name| FieldChange {
+            field: name.clone(),
+            from: from.get(name).cloned(),
+            to: to.get(name).cloned(),
+        })
+        .collect()
+}
