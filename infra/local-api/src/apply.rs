@@ -27,11 +27,12 @@ pub async fn apply_file(
     repo: &Repository,
     file: &Path,
     target: &str,
+    prune: bool,
     mode: Mode,
     out: &mut dyn std::io::Write,
 ) -> Result<(), String> {
     let bytes = std::fs::read(file).map_err(|err| format!("{}: {err}", file.display()))?;
-    let plan = gl_http::seed::plan(repo, &bytes)
+    let plan = gl_http::seed::plan(repo, &bytes, prune)
         .await
         .map_err(|err| format!("{}: {err}", file.display()))?;
     print_plan(&plan, &format!("{} → {target}", file.display()), out)
@@ -97,10 +98,16 @@ pub fn print_plan(plan: &Plan, heading: &str, out: &mut dyn std::io::Write) -> s
     for change in &plan.changes {
         print_change(change, out)?;
     }
-    let (creates, updates) = plan.counts();
+    for (what, count) in &plan.left_alone {
+        writeln!(
+            out,
+            "  = left alone: {count} {what} (the service made them)"
+        )?;
+    }
+    let (creates, updates, deletes) = plan.counts();
     writeln!(
         out,
-        "{creates} to create, {updates} to update, {} unchanged",
+        "{creates} to create, {updates} to update, {deletes} to delete, {} unchanged",
         plan.unchanged
     )
 }
@@ -108,6 +115,7 @@ pub fn print_plan(plan: &Plan, heading: &str, out: &mut dyn std::io::Write) -> s
 fn print_change(change: &RecordChange, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     match change.action {
         Action::Create => writeln!(out, "  + {}", change.record),
+        Action::Delete => writeln!(out, "  - {}", change.record),
         Action::Update if change.fields.is_empty() => {
             writeln!(out, "  ~ {} (its lookups)", change.record)
         }

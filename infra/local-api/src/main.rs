@@ -130,6 +130,10 @@ struct ApplyArgs {
     /// The local server's data directory, for the embedded store.
     #[arg(long, default_value = ".local", conflicts_with = "table")]
     data_dir: PathBuf,
+    /// Also delete what an earlier apply wrote and the file no longer has (never what the
+    /// service made itself: minted tokens, SCIM users, billing and KAS records).
+    #[arg(long)]
+    prune: bool,
     /// Only print the plan.
     #[arg(long, conflicts_with = "yes")]
     dry_run: bool,
@@ -215,7 +219,15 @@ async fn apply(args: ApplyArgs) -> Result<(), String> {
         local_api::apply::Mode::Ask
     };
     let repo = Repository::new(store);
-    local_api::apply::apply_file(&repo, &args.file, &target, mode, &mut std::io::stdout()).await
+    local_api::apply::apply_file(
+        &repo,
+        &args.file,
+        &target,
+        args.prune,
+        mode,
+        &mut std::io::stdout(),
+    )
+    .await
 }
 
 fn load_secret(

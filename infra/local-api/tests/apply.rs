@@ -42,7 +42,10 @@ fn a_world_is_planned_applied_and_then_converged() {
     let dry = stdout(&run(dir.path(), WORLD, &["--dry-run"]));
     assert!(dry.contains("  + user 1\n"), "{dry}");
     assert!(dry.contains("  + personal access token 1\n"), "{dry}");
-    assert!(dry.contains("to create, 0 to update, 0 unchanged"), "{dry}");
+    assert!(
+        dry.contains("to create, 0 to update, 0 to delete, 0 unchanged"),
+        "{dry}"
+    );
     let again = stdout(&run(dir.path(), WORLD, &["--dry-run"]));
     assert_eq!(again, dry, "a dry run writes nothing");
 
@@ -58,7 +61,7 @@ fn a_world_is_planned_applied_and_then_converged() {
     assert!(applied.contains("applied 4 of 4 changes"), "{applied}");
     let converged = stdout(&run(dir.path(), WORLD, &["--yes"]));
     assert!(
-        converged.contains("0 to create, 0 to update, 4 unchanged"),
+        converged.contains("0 to create, 0 to update, 0 to delete, 4 unchanged"),
         "{converged}"
     );
 

@@ -29,12 +29,13 @@ pub async fn import(repo: &Repository, bytes: &[u8]) -> Result<ImportReport, See
         .map_err(SeedImportError::Store)
 }
 
-/// What applying a world document would change; a bad field plans nothing.
-pub async fn plan(repo: &Repository, bytes: &[u8]) -> Result<Plan, SeedPlanError> {
+/// What applying a world document would change (with `prune`, deleting what provisioning
+/// wrote that the document no longer has); a bad field plans nothing.
+pub async fn plan(repo: &Repository, bytes: &[u8], prune: bool) -> Result<Plan, SeedPlanError> {
     let now = gl_model::gitlab_timestamp(chrono::Utc::now());
     let world = seed::parse(bytes, &now, &gl_auth::token_digest).map_err(SeedPlanError::Invalid)?;
     repo.provisioning()
-        .plan(&world, &now)
+        .plan(&world, &now, prune)
         .await
         .map_err(SeedPlanError::Store)
 }

@@ -17,8 +17,8 @@ use aws_sdk_dynamodb::types::{
 use serde_json::{Map, Number, Value};
 
 use crate::{
-    Addend, Condition, Item, Key, Page, Store, StoreError, TTL_ATTRIBUTE, VERSION_ATTRIBUTE,
-    WriteOp, now_epoch,
+    Addend, Condition, Item, Key, Page, ScanPage, Store, StoreError, TTL_ATTRIBUTE,
+    VERSION_ATTRIBUTE, WriteOp, now_epoch,
 };
 
 /// DynamoDB's limit of keys per `BatchGetItem`.
@@ -841,6 +841,34 @@ impl Store for DynamoStore {
             .and_then(|mut key| key.remove("sk"))
             .and_then(|sk| sk.as_s().ok().cloned());
         Ok(Page { items, next })
+    }
+
+    async fn scan(&self, after: Option<&Key>, limit: usize) -> Result<ScanPage, StoreError> {
+        let now = now_epoch();
+        let output = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(after.map(key_attributes))
+            .send()
+            .await
+            .map_err(classify)?;
+        let mut items = Vec::new();
+        for attributes in output.items.unwrap_or_default() {
+            let item = from_item(attributes)?;
+            if !item.expired(now) {
+                items.push(item);
+            }
+        }
+        let next = output.last_evaluated_key.and_then(|mut key| {
+            Some(Key {
+                pk: key.remove("pk")?.as_s().ok()?.clone(),
+                sk: key.remove("sk")?.as_s().ok()?.clone(),
+            })
+        });
+        Ok(ScanPage { items, next })
     }
 
     async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {

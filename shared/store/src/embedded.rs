@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableError};
 use serde_json::{Map, Value};
 
-use crate::{Addend, Item, Key, Page, Store, StoreError, WriteOp, now_epoch};
+use crate::{Addend, Item, Key, Page, ScanPage, Store, StoreError, WriteOp, now_epoch};
 
 const ITEMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("items");
 
@@ -146,6 +146,51 @@ impl Store for EmbeddedStore {
                 }
             }
             Ok(Page { items, next })
+        })
+    }
+
+    async fn scan(&self, after: Option<&Key>, limit: usize) -> Result<ScanPage, StoreError> {
+        let after = after.cloned();
+        self.read(move |db| {
+            let txn = db.begin_read().map_err(other)?;
+            let table = match txn.open_table(ITEMS) {
+                Ok(table) => table,
+                Err(TableError::TableDoesNotExist(_)) => {
+                    return Ok(ScanPage {
+                        items: Vec::new(),
+                        next: None,
+                    });
+                }
+                Err(err) => return Err(other(err)),
+            };
+            let now = now_epoch();
+            let range = match &after {
+                Some(after) => table.range((after.pk.as_str(), after.sk.as_str())..),
+                None => table.range::<(&str, &str)>(..),
+            }
+            .map_err(other)?;
+            let mut items = Vec::new();
+            let mut next = None;
+            for entry in range {
+                let (key, value) = entry.map_err(other)?;
+                let (pk, sk) = key.value();
+                let key = Key {
+                    pk: pk.to_owned(),
+                    sk: sk.to_owned(),
+                };
+                if after.as_ref() == Some(&key) {
+                    continue;
+                }
+                if items.len() == limit {
+                    next = items.last().map(|item: &Item| item.key.clone());
+                    break;
+                }
+                let item = decode(key, value.value())?;
+                if !item.expired(now) {
+                    items.push(item);
+                }
+            }
+            Ok(ScanPage { items, next })
         })
     }
 

@@ -171,6 +171,14 @@ pub struct Page {
     pub next: Option<String>,
 }
 
+/// A page of a whole-table scan, in no particular order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanPage {
+    pub items: Vec<Item>,
+    /// The key to continue after, when more items may follow.
+    pub next: Option<Key>,
+}
+
 /// The storage port. Each call is one round trip to the store (the adapters may page inside a
 /// call, which DynamoDB needs for unprocessed keys, but never add a sequential dependency).
 #[async_trait]
@@ -190,6 +198,10 @@ pub trait Store: Send + Sync + 'static {
     /// All operations or none: one transaction, or one conditional write for a single op.
     /// Each item may appear once per write, as in `TransactWriteItems`.
     async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError>;
+
+    /// A page of every item of the table, continuing after `after`: provisioning's prune
+    /// and export read the whole table this way; no request ever does.
+    async fn scan(&self, after: Option<&Key>, limit: usize) -> Result<ScanPage, StoreError>;
 
     /// Whether the store answers (GitLab's `/check` reports this as `redis`).
     async fn ping(&self) -> Result<(), StoreError>;
@@ -264,6 +276,10 @@ impl Store for CountingStore {
 
     async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
         self.round(self.inner.write(ops)).await
+    }
+
+    async fn scan(&self, after: Option<&Key>, limit: usize) -> Result<ScanPage, StoreError> {
+        self.round(self.inner.scan(after, limit)).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

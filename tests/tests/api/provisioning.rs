@@ -8,17 +8,33 @@ use serde_json::{Value, json};
 use crate::support::*;
 use gl_store::repo::provisioning::{Action, Plan};
 
-on_both_backends!(an_edited_world_applied_is_what_the_next_request_sees);
+on_both_backends!(
+    an_edited_world_applied_is_what_the_next_request_sees,
+    prune_removes_what_the_file_dropped_and_leaves_what_the_service_made,
+    a_scan_pages_through_every_item_once
+);
 
 async fn plan(app: &TestApp, world: &Value) -> Plan {
-    gl_http::seed::plan(&app.repo, world.to_string().as_bytes())
+    plan_pruning(app, world, false).await
+}
+
+async fn plan_pruning(app: &TestApp, world: &Value, prune: bool) -> Plan {
+    gl_http::seed::plan(&app.repo, world.to_string().as_bytes(), prune)
         .await
         .expect("the world plans")
 }
 
 /// Applies `world`; the plan it applied.
 async fn apply(app: &TestApp, world: &Value) -> Vec<(String, Action, Vec<String>)> {
-    let plan = plan(app, world).await;
+    apply_pruning(app, world, false).await
+}
+
+async fn apply_pruning(
+    app: &TestApp,
+    world: &Value,
+    prune: bool,
+) -> Vec<(String, Action, Vec<String>)> {
+    let plan = plan_pruning(app, world, prune).await;
     let mut applied = Vec::new();
     for change in plan.changes {
         let fields = change.fields.iter().map(|f| f.field.clone()).collect();
@@ -158,4 +174,156 @@ async fn an_edited_world_applied_is_what_the_next_request_sees(app: TestApp) {
         allowed(&app, ("key_id", 2), "group/internal-proj").await.0,
         404
     );
+}
+
+async fn prune_removes_what_the_file_dropped_and_leaves_what_the_service_made(app: TestApp) {
+    use crate::{query_escape, world_blob};
+    let mut world: Value = serde_json::from_str(WORLD).unwrap();
+    apply(&app, &world).await;
+    // What the service makes itself: a token minted over SSH, a user SCIM provisions.
+    let minted = app
+        .shell_post(
+            "/api/v4/internal/personal_access_token",
+            &json!({"key_id": "2", "name": "laptop", "scopes": ["read_api"]}),
+        )
+        .await;
+    let minted = minted.json()["token"].as_str().unwrap().to_owned();
+    let scim_user = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "externalId": "prune-1", "userName": "scimmed", "active": true,
+        "name": {"formatted": "Scim Med", "givenName": "Scim", "familyName": "Med"}, "emails": [{"primary": true, "type": "work", "value": "scimmed@example.com"}]});
+    let created = app
+        .send(
+            axum::http::Request::post("/api/scim/v2/groups/group/Users")
+                .header("Authorization", "Bearer scim-group")
+                .header("Content-Type", "application/scim+json")
+                .body(axum::body::Body::from(scim_user.to_string()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(created.status.as_u16(), 201, "{}", created.text);
+    let key_6 = format!(
+        "/api/v4/internal/authorized_keys?key={}",
+        query_escape(&world_blob(5))
+    );
+    assert_eq!(app.shell_get(&key_6).await.status.as_u16(), 200);
+
+    // The file drops key 6 and a group membership, and replaces the group's SCIM token (as
+    // GitLab revokes one: a new token is generated in its place).
+    world["keys"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|key| key["id"] != 6);
+    world["scim_tokens"][0]["token"] = json!("scim-group-regenerated");
+    world["groups"][0]["members"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|member| member["user_id"] != 6);
+    assert_eq!(
+        plan(&app, &world).await.counts(),
+        (1, 0, 0),
+        "without --prune nothing is deleted"
+    );
+
+    let pruning = plan_pruning(&app, &world, true).await;
+    let deleted: Vec<&str> = pruning
+        .changes
+        .iter()
+        .filter(|change| change.action == Action::Delete)
+        .map(|change| change.record.as_str())
+        .collect();
+    assert_eq!(deleted.len(), 3, "{deleted:?}");
+    assert_eq!(
+        pruning.counts(),
+        (1, 0, 3),
+        "the new token created, three deleted"
+    );
+    for record in ["key 6", "a scim token", "group 10 member 6"] {
+        assert!(deleted.contains(&record), "{record}: {deleted:?}");
+    }
+    assert_eq!(
+        pruning.left_alone["personal access tokens minted through /personal_access_token"],
+        1
+    );
+    assert_eq!(
+        pruning.left_alone["users created through SCIM (or imported before apply)"],
+        1
+    );
+    apply_pruning(&app, &world, true).await;
+    assert!(
+        plan_pruning(&app, &world, true).await.is_empty(),
+        "converged"
+    );
+
+    // The next requests see it: the key is gone, the SCIM token refused, the member out.
+    assert_eq!(app.shell_get(&key_6).await.status.as_u16(), 404);
+    let scim = app
+        .send(
+            axum::http::Request::get("/api/scim/v2/groups/group/Users")
+                .header("Authorization", "Bearer scim-group")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(scim.status.as_u16(), 401, "{}", scim.text);
+    let regenerated = app
+        .send(
+            axum::http::Request::get("/api/scim/v2/groups/group/Users")
+                .header("Authorization", "Bearer scim-group-regenerated")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(regenerated.status.as_u16(), 200, "{}", regenerated.text);
+    assert_eq!(allowed(&app, ("user_id", 6), "group/private").await.0, 404);
+    // And what the service made is still there.
+    let token = app
+        .repo
+        .identity()
+        .personal_access_token_by_digest(&gl_auth::token_digest(&minted))
+        .await
+        .unwrap();
+    assert!(token.is_some(), "the minted token survives a prune");
+    let user = app
+        .shell_get("/api/v4/internal/discover?username=scimmed")
+        .await;
+    assert_eq!(
+        user.json()["username"],
+        "scimmed",
+        "the SCIM user survives a prune"
+    );
+}
+
+/// The store's whole-table scan (what a prune reads) returns every item exactly once, however
+/// it is paged.
+async fn a_scan_pages_through_every_item_once(app: TestApp) {
+    let store = app.repo.store();
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.scan(after.as_ref(), 1000).await.unwrap();
+        all.extend(page.items.into_iter().map(|item| item.key));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert!(all.len() > 50, "{}", all.len());
+    let mut paged = Vec::new();
+    let mut after = None;
+    let mut pages = 0;
+    loop {
+        let page = store.scan(after.as_ref(), 7).await.unwrap();
+        assert!(page.items.len() <= 7);
+        pages += 1;
+        paged.extend(page.items.into_iter().map(|item| item.key));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert!(pages > 5);
+    all.sort();
+    paged.sort();
+    let distinct: std::collections::BTreeSet<_> = paged.iter().collect();
+    assert_eq!(distinct.len(), paged.len(), "no item twice");
+    assert_eq!(paged, all);
 }

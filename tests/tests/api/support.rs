@@ -744,6 +744,14 @@ impl<H: BeforeEachWrite> Store for Meddled<H> {
         self.store.write(ops).await
     }
 
+    async fn scan(
+        &self,
+        after: Option<&gl_store::Key>,
+        limit: usize,
+    ) -> Result<gl_store::ScanPage, gl_store::StoreError> {
+        self.store.scan(after, limit).await
+    }
+
     async fn ping(&self) -> Result<(), gl_store::StoreError> {
         self.store.ping().await
     }

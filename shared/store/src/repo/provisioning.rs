@@ -30,6 +30,9 @@ pub struct Plan {
     pub changes: Vec<RecordChange>,
     /// Records already as the file has them.
     pub unchanged: usize,
+    /// With prune: what the store holds that the file does not, left alone because the
+    /// service made it, and how many (by what it is).
+    pub left_alone: BTreeMap<&'static str, usize>,
 }
 
 impl Plan {
@@ -37,14 +40,19 @@ impl Plan {
         self.changes.is_empty()
     }
 
-    /// How many records each kind of change touches: (creates, updates).
-    pub fn counts(&self) -> (usize, usize) {
-        let creates = self
-            .changes
-            .iter()
-            .filter(|change| change.action == Action::Create)
-            .count();
-        (creates, self.changes.len() - creates)
+    /// How many records each kind of change touches: (creates, updates, deletes).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let count = |action| {
+            self.changes
+                .iter()
+                .filter(|change| change.action == action)
+                .count()
+        };
+        (
+            count(Action::Create),
+            count(Action::Update),
+            count(Action::Delete),
+        )
     }
 }
 
@@ -52,6 +60,8 @@ impl Plan {
 pub enum Action {
     Create,
     Update,
+    /// With prune: a record provisioning wrote that the file no longer has.
+    Delete,
 }
 
 /// One record's change: what it is, the fields that differ (for an update), and the
@@ -91,14 +101,76 @@ pub struct Provisioning<'r> {
 /// Reads in batches of this many keys (DynamoDB's `BatchGetItem` limit).
 const READ_BATCH: usize = 100;
 
+/// Items per page of the prune's scan.
+const SCAN_PAGE: usize = 1000;
+
+/// A record a prune deletes, named as the plan names records (`user 5`, `group 10 member 6`).
+fn describe(key: &Key) -> String {
+    let id = |pk: &str| pk.split_once('#').map_or(pk, |(_, id)| id).to_owned();
+    let id = id(&key.pk);
+    match key.sk.as_str() {
+        "USER" => format!("user {id}"),
+        "KEY" => format!("key {id}"),
+        "GROUP" => format!("group {id}"),
+        "PROJECT" => format!("project {id}"),
+        "AGENT" => format!("agent {id}"),
+        "PAT" => format!("personal access token {id}"),
+        "SCIMTOKEN" => "a scim token".to_owned(),
+        "POLICIES" => format!("project {id} scan execution policies"),
+        sk => match sk.split_once('#') {
+            Some(("MEMBER", user)) if key.pk.starts_with("PROJECT#") => {
+                format!("project {id} member {user}")
+            }
+            Some(("MEMBER", user)) => format!("group {id} member {user}"),
+            Some(("ETKEY", _)) => format!("project {id} error tracking key"),
+            _ => format!("{}/{}", key.pk, key.sk),
+        },
+    }
+}
+
+/// What a prune never deletes, by what made it: the service's own records (and the lookups
+/// of records provisioning did not write) are counted under what they are.
+fn made_by_the_service(key: &Key) -> Option<&'static str> {
+    let partition = key.pk.split('#').next().unwrap_or_default();
+    Some(match (partition, key.sk.as_str()) {
+        ("USER", "USER") => "users created through SCIM (or imported before apply)",
+        ("NAMESPACE", sk) if sk.starts_with("MEMBER#") => {
+            "group memberships SCIM made (or imported before apply)"
+        }
+        ("PAT", _) => "personal access tokens minted through /personal_access_token",
+        ("RECOVERY", _) => "2FA recovery codes",
+        ("LFSTOKEN", _) => "LFS tokens",
+        ("REFCOUNT", _) => "push reference counters",
+        ("SCIM", _) => "SCIM identities and providers",
+        ("AGENT_STATE" | "KAS", _) => "KAS state (agent configurations, findings, usage)",
+        (
+            "GITLAB_SUBSCRIPTION"
+            | "ADD_ON_PURCHASE"
+            | "MINUTE_PACKS"
+            | "MINUTE_PACK_PURCHASE"
+            | "UPCOMING_RECONCILIATION"
+            | "STORAGE_EXCLUSIONS"
+            | "STORAGE_EXCLUSION",
+            _,
+        ) => "billing and admin records (CustomersDot, the Admin Area)",
+        _ => return None,
+    })
+}
+
 impl Provisioning<'_> {
     /// Compares `world` with the store. `now` is the timestamp the file's records were given
     /// where they named none: a record that exists keeps its own instead, so that applying
     /// the same file again plans nothing.
-    pub async fn plan(self, world: &SeedWorld, now: &str) -> Result<Plan, ApplyError> {
+    /// With `prune`, records provisioning wrote that the file no longer has are deleted with
+    /// their lookups; what the service made itself is left alone and counted.
+    pub async fn plan(self, world: &SeedWorld, now: &str, prune: bool) -> Result<Plan, ApplyError> {
         let records: Vec<SeedRecord> = CONTRIBUTIONS
             .iter()
             .flat_map(|contribution| contribution(world))
+            .collect();
+        let wanted_primaries: HashSet<Key> = records
+            .iter()
+            .filter_map(|record| record.ops().first().map(|op| op.key().clone()))
             .collect();
         let wanted: Vec<Key> = records
             .iter()
@@ -131,7 +203,49 @@ impl Provisioning<'_> {
                 plan.unchanged += 1;
             }
         }
+        if prune {
+            self.plan_prune(&wanted_primaries, &mut plan).await?;
+        }
         Ok(plan)
+    }
+
+    /// Reads the whole table for records provisioning wrote that the file no longer has.
+    async fn plan_prune(self, wanted: &HashSet<Key>, plan: &mut Plan) -> Result<(), StoreError> {
+        let mut after: Option<Key> = None;
+        loop {
+            let page = self.repo.store().scan(after.as_ref(), SCAN_PAGE).await?;
+            for item in page.items {
+                if wanted.contains(&item.key) {
+                    continue;
+                }
+                if item.attrs.contains_key(PROVISIONED_LOOKUPS) {
+                    let mut ops = vec![WriteOp::Delete {
+                        key: item.key.clone(),
+                        condition: Condition::Exists,
+                    }];
+                    ops.extend(
+                        provisioned_lookups(&item)
+                            .into_iter()
+                            .map(|key| WriteOp::Delete {
+                                key,
+                                condition: Condition::None,
+                            }),
+                    );
+                    plan.changes.push(RecordChange {
+                        record: describe(&item.key),
+                        action: Action::Delete,
+                        fields: Vec::new(),
+                        ops,
+                    });
+                } else if let Some(what) = made_by_the_service(&item.key) {
+                    *plan.left_alone.entry(what).or_default() += 1;
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(()),
+            }
+        }
     }
 
     /// Every item under `keys`, in batches.
