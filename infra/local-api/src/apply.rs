@@ -51,17 +51,15 @@ pub async fn apply_file(
         .map(|change| repo.provisioning().apply(change))
         .buffer_unordered(CONCURRENT_WRITES);
     let mut failures = Vec::new();
+    let progress = Progress::new(total as u64);
     while let Some(result) = writes.next().await {
         match result {
             Ok(()) => done += 1,
             Err(err) => failures.push(err.to_string()),
         }
-        if done.is_multiple_of(1000) && done > 0 {
-            let rate = done as f64 / started.elapsed().as_secs_f64().max(0.001);
-            writeln!(out, "applied {done}/{total} ({rate:.0} records/s)")
-                .map_err(|err| err.to_string())?;
-        }
+        progress.advance(done, total, started, out)?;
     }
+    progress.finish();
     writeln!(
         out,
         "applied {done} of {total} changes in {:.1} s",
@@ -73,6 +71,53 @@ pub async fn apply_file(
     } else {
         // What was applied stays applied; running apply again plans only the rest.
         Err(failures.join("\n"))
+    }
+}
+
+/// Progress on a long run: a bar with counts, rate and time left on a terminal; a plain line
+/// every 1,000 records otherwise (logs, CI).
+enum Progress {
+    Bar(indicatif::ProgressBar),
+    Lines,
+}
+
+impl Progress {
+    fn new(total: u64) -> Self {
+        if !std::io::stdout().is_terminal() {
+            return Self::Lines;
+        }
+        let bar = indicatif::ProgressBar::new(total);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} records, {per_sec}, {eta} left",
+        ) {
+            bar.set_style(style);
+        }
+        Self::Bar(bar)
+    }
+
+    fn advance(
+        &self,
+        done: usize,
+        total: usize,
+        started: std::time::Instant,
+        out: &mut dyn std::io::Write,
+    ) -> Result<(), String> {
+        match self {
+            Self::Bar(bar) => bar.inc(1),
+            Self::Lines if done > 0 && done.is_multiple_of(1000) => {
+                let rate = done as f64 / started.elapsed().as_secs_f64().max(0.001);
+                writeln!(out, "applied {done}/{total} ({rate:.0} records/s)")
+                    .map_err(|err| err.to_string())?;
+            }
+            Self::Lines => {}
+        }
+        Ok(())
+    }
+
+    fn finish(&self) {
+        if let Self::Bar(bar) = self {
+            bar.finish_and_clear();
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use gl_store::{Repository, Store};
 #[command(
     name = "local-api",
     version,
-    about = "GitLab's internal API on localhost"
+    about = "GitLab's internal API on localhost (the default command), and provisioning of a store, local or a deployed DynamoDB table (apply, import-seed)"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -127,6 +127,9 @@ struct ApplyArgs {
     /// AWS region; the standard AWS configuration chain when absent.
     #[arg(long, requires = "table")]
     region: Option<String>,
+    /// Create the table when it does not exist (for emulators; in AWS the stack owns it).
+    #[arg(long, requires = "table")]
+    create_table: bool,
     /// The local server's data directory, for the embedded store.
     #[arg(long, default_value = ".local", conflicts_with = "table")]
     data_dir: PathBuf,
@@ -196,9 +199,21 @@ async fn apply(args: ApplyArgs) -> Result<(), String> {
                 table: table.clone(),
                 endpoint: args.dynamodb_endpoint.clone(),
                 region: args.region.clone(),
-                timeouts: Default::default(),
+                // An endpoint of its own is an emulator: moto answers a busy run's writes in
+                // seconds, not milliseconds.
+                timeouts: if args.dynamodb_endpoint.is_some() {
+                    gl_store::dynamodb::Timeouts::EMULATOR
+                } else {
+                    Default::default()
+                },
             })
             .await;
+            if args.create_table {
+                store
+                    .create_table_if_missing()
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
             (Arc::new(store), format!("DynamoDB table {table}"))
         }
         None => {

@@ -83,6 +83,7 @@ async fn an_edited_world_applied_is_what_the_next_request_sees(app: TestApp) {
     world["personal_access_tokens"][0]["revoked"] = json!(true);
     user_mut(&mut world, 11)["state"] = json!("blocked");
     user_mut(&mut world, 2)["username"] = json!("Alicia");
+    user_mut(&mut world, 2)["name"] = json!("Alicia Smith");
     let private = world["projects"]
         .as_array_mut()
         .unwrap()
@@ -162,6 +163,18 @@ async fn an_edited_world_applied_is_what_the_next_request_sees(app: TestApp) {
         .shell_get("/api/v4/internal/discover?username=Alice")
         .await;
     assert_eq!(old.text, "null");
+    // The owner's name kept on their keys is the new one in /authorized_keys.
+    let key_2 = app
+        .shell_get(&format!(
+            "/api/v4/internal/authorized_keys?key={}",
+            crate::query_escape(&crate::world_blob(1))
+        ))
+        .await;
+    let published = key_2.json()["key"].as_str().unwrap().to_owned();
+    assert!(
+        published.ends_with(" Alicia Smith (gitlab.example.com)"),
+        "{published}"
+    );
     assert_eq!(allowed(&app, ("key_id", 2), "Alicia/dotfiles").await.0, 200);
     assert_eq!(allowed(&app, ("key_id", 2), "Alice/dotfiles").await.0, 404);
     assert_eq!(

@@ -101,6 +101,9 @@ pub struct Provisioning<'r> {
 /// Reads in batches of this many keys (DynamoDB's `BatchGetItem` limit).
 const READ_BATCH: usize = 100;
 
+/// Batch reads in flight at once while planning.
+const READS_IN_FLIGHT: usize = 8;
+
 /// Items per page of the prune's scan.
 const SCAN_PAGE: usize = 1000;
 
@@ -248,20 +251,26 @@ impl Provisioning<'_> {
         }
     }
 
-    /// Every item under `keys`, in batches.
+    /// Every item under `keys`, in batches, several in flight.
     async fn read(self, keys: &[Key]) -> Result<HashMap<Key, Item>, StoreError> {
-        let mut found = HashMap::new();
+        use futures_util::{StreamExt as _, TryStreamExt as _};
         let mut distinct: Vec<Key> = keys.to_vec();
         distinct.sort();
         distinct.dedup();
-        for chunk in distinct.chunks(READ_BATCH) {
-            for (key, item) in chunk.iter().zip(self.repo.get_many(chunk).await?) {
-                if let Some(item) = item {
-                    found.insert(key.clone(), item);
-                }
-            }
-        }
-        Ok(found)
+        let batches: Vec<Vec<(Key, Option<Item>)>> =
+            futures_util::stream::iter(distinct.chunks(READ_BATCH))
+                .map(|chunk| async move {
+                    let found = self.repo.get_many(chunk).await?;
+                    Ok::<_, StoreError>(chunk.iter().cloned().zip(found).collect())
+                })
+                .buffer_unordered(READS_IN_FLIGHT)
+                .try_collect()
+                .await?;
+        Ok(batches
+            .into_iter()
+            .flatten()
+            .filter_map(|(key, item)| Some((key, item?)))
+            .collect())
     }
 
     /// Makes one planned change: its record and lookups in one transaction, each conditioned
