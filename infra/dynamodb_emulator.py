@@ -7,13 +7,23 @@ would never lose. Requests are therefore serialised per table: the tests, which 
 test its own table, still run side by side, and one test's large request never delays another
 test's (the SDK would time the waiting request out and retry one that already took effect).
 
+moto also keeps a copy of every table a transaction touches, for every item of the
+transaction, to roll back a cancelled one: its cost grows with the table, and provisioning a
+hundred thousand records through it never ends. Here a transaction keeps copies of the items it
+names instead, which is all a rollback needs (a transaction changes nothing else).
+
 Usage: python infra/dynamodb_emulator.py HOST PORT
 """
 
+import copy
 import io
 import json
 import sys
 import threading
+
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.table import Table
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -85,7 +95,82 @@ def one_request_at_a_time_per_table(app):
     return serialised
 
 
+_rolling_back_items = threading.local()
+
+
+def _table_copy(table: Table, memo: dict) -> Table:
+    """A deep copy of a table, except inside a transaction, whose own item copies stand in
+    for it: there moto's whole-table "copy" is the table itself, and restoring it changes
+    nothing."""
+    if getattr(_rolling_back_items, "active", False):
+        return table
+    duplicate = Table.__new__(Table)
+    memo[id(table)] = duplicate
+    for name, value in table.__dict__.items():
+        setattr(duplicate, name, copy.deepcopy(value, memo))
+    return duplicate
+
+
+def _named_items(backend: DynamoDBBackend, transact_items: list) -> list:
+    """(table, hash, range) of every item a transaction names, in the table's key types."""
+    named = []
+    for entry in transact_items:
+        for operation in entry.values():
+            table = backend.tables.get(operation.get("TableName"))
+            key = operation.get("Key") or operation.get("Item")
+            if table is None or not isinstance(key, dict):
+                continue
+            hash_value = DynamoType(key[table.hash_key_attr])
+            range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+            named.append((table, hash_value, range_value))
+    return named
+
+
+def _stored(table: Table, hash_value, range_value):
+    holder = table.items.get(hash_value)
+    if range_value is None:
+        return holder
+    return holder.get(range_value) if holder else None
+
+
+def _restore(table: Table, hash_value, range_value, item) -> None:
+    if range_value is None:
+        if item is None:
+            table.items.pop(hash_value, None)
+        else:
+            table.items[hash_value] = item
+        return
+    holder = table.items[hash_value]
+    if item is None:
+        holder.pop(range_value, None)
+        if not holder:
+            table.items.pop(hash_value, None)
+    else:
+        holder[range_value] = item
+
+
+def transactions_copy_only_their_items() -> None:
+    original = DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self, transact_items):
+        named = _named_items(self, transact_items)
+        kept = [(where, copy.deepcopy(_stored(*where))) for where in named]
+        _rolling_back_items.active = True
+        try:
+            return original(self, transact_items)
+        except Exception:
+            for (table, hash_value, range_value), item in reversed(kept):
+                _restore(table, hash_value, range_value, item)
+            raise
+        finally:
+            _rolling_back_items.active = False
+
+    Table.__deepcopy__ = _table_copy
+    DynamoDBBackend.transact_write_items = transact_write_items
+
+
 def main() -> None:
+    transactions_copy_only_their_items()
     host, port = sys.argv[1], int(sys.argv[2])
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(
