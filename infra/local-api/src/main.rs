@@ -165,19 +165,16 @@ async fn main() -> ExitCode {
 }
 
 async fn import(args: ImportArgs) -> Result<(), String> {
-    let store = DynamoStore::connect(&DynamoConfig {
-        table: args.table.clone(),
-        endpoint: args.dynamodb_endpoint.clone(),
-        region: args.region.clone(),
-        timeouts: Default::default(),
-    })
-    .await;
-    if args.create_table {
-        store
-            .create_table_if_missing()
-            .await
-            .map_err(|e| e.to_string())?;
-    }
+    let store = provisioned_table(
+        DynamoConfig {
+            table: args.table.clone(),
+            endpoint: args.dynamodb_endpoint.clone(),
+            region: args.region.clone(),
+            timeouts: Default::default(),
+        },
+        args.create_table,
+    )
+    .await?;
     let repo = Repository::new(Arc::new(store));
     let report = local_api::import_seed_file(&repo, &args.file)
         .await
@@ -192,10 +189,23 @@ async fn import(args: ImportArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// The table a provisioning command writes, created first when asked (emulators; in AWS the
+/// stack owns it).
+async fn provisioned_table(config: DynamoConfig, create: bool) -> Result<DynamoStore, String> {
+    let store = DynamoStore::connect(&config).await;
+    if create {
+        store
+            .create_table_if_missing()
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(store)
+}
+
 async fn apply(args: ApplyArgs) -> Result<(), String> {
     let (store, target): (Arc<dyn Store>, String) = match &args.table {
         Some(table) => {
-            let store = DynamoStore::connect(&DynamoConfig {
+            let config = DynamoConfig {
                 table: table.clone(),
                 endpoint: args.dynamodb_endpoint.clone(),
                 region: args.region.clone(),
@@ -206,14 +216,8 @@ async fn apply(args: ApplyArgs) -> Result<(), String> {
                 } else {
                     Default::default()
                 },
-            })
-            .await;
-            if args.create_table {
-                store
-                    .create_table_if_missing()
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
+            };
+            let store = provisioned_table(config, args.create_table).await?;
             (Arc::new(store), format!("DynamoDB table {table}"))
         }
         None => {

@@ -425,6 +425,21 @@ fn item_attributes(item: &Item) -> HashMap<String, AttributeValue> {
     attributes
 }
 
+/// The items of a query or scan page that have not expired.
+fn live_items(
+    found: Vec<HashMap<String, AttributeValue>>,
+    now: i64,
+) -> Result<Vec<Item>, StoreError> {
+    let mut items = Vec::with_capacity(found.len());
+    for attributes in found {
+        let item = from_item(attributes)?;
+        if !item.expired(now) {
+            items.push(item);
+        }
+    }
+    Ok(items)
+}
+
 fn from_item(mut attributes: HashMap<String, AttributeValue>) -> Result<Item, StoreError> {
     let mut take = |name: &str| match attributes.remove(name) {
         Some(AttributeValue::S(s)) => Ok(s),
@@ -829,13 +844,7 @@ impl Store for DynamoStore {
             .send()
             .await
             .map_err(classify)?;
-        let mut items = Vec::new();
-        for attributes in output.items.unwrap_or_default() {
-            let item = from_item(attributes)?;
-            if !item.expired(now) {
-                items.push(item);
-            }
-        }
+        let items = live_items(output.items.unwrap_or_default(), now)?;
         let next = output
             .last_evaluated_key
             .and_then(|mut key| key.remove("sk"))
@@ -855,13 +864,7 @@ impl Store for DynamoStore {
             .send()
             .await
             .map_err(classify)?;
-        let mut items = Vec::new();
-        for attributes in output.items.unwrap_or_default() {
-            let item = from_item(attributes)?;
-            if !item.expired(now) {
-                items.push(item);
-            }
-        }
+        let items = live_items(output.items.unwrap_or_default(), now)?;
         let next = output.last_evaluated_key.and_then(|mut key| {
             Some(Key {
                 pk: key.remove("pk")?.as_s().ok()?.clone(),
