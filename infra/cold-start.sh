@@ -9,7 +9,7 @@ source infra/tools.sh
 cargo build --release --locked -p shell -p local-api
 eval "$(bash infra/dynamodb-emulator.sh)"
 trap 'kill $MOTO_PID 2>/dev/null || true' EXIT
-./target/release/local-api import-seed infra/local-api/demo-seed.json --table gitlab \
+./target/release/provision import-seed infra/local-api/demo-seed.json --table gitlab \
   --dynamodb-endpoint "$DYNAMODB_TEST_ENDPOINT" --region eu-west-1 --create-table > /dev/null
 for secret in environment extension; do
   echo "GitLab Shell secret from the $secret:"

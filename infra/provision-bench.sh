@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Provisioning at scale: `local-api apply` of a world with KEYS SSH keys (one user per 100)
+# Provisioning at scale: `provision apply` of a world with KEYS SSH keys (one user per 100)
 # into a fresh embedded store, and into a fresh table on the DynamoDB emulator (moto), timed;
 # then the same file again, which must plan nothing.
 # Usage: bash infra/provision-bench.sh [KEYS [EMULATOR_KEYS]]
@@ -32,7 +32,7 @@ PY
 }
 timed() {
   local started=$SECONDS
-  ./target/release/local-api apply "$@" | grep --line-buffered -v "^  [+~-] " | tail -2
+  ./target/release/provision apply "$@" | grep --line-buffered -v "^  [+~-] " | tail -2
   echo "($(( SECONDS - started )) s)"
 }
 echo "machine: $(nproc) cores, $(uname -m), $(date -u +%F)"

@@ -1,4 +1,5 @@
-//! `local-api`: serve the whole internal API on localhost, or import a seed into DynamoDB.
+//! `local-api`: serve the whole internal API on localhost. Provisioning a store (local or a
+//! deployed table) is the `provision` command's job.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,7 +16,7 @@ use gl_store::{Repository, Store};
 #[command(
     name = "local-api",
     version,
-    about = "GitLab's internal API on localhost (the default command), and provisioning of a store, local or a deployed DynamoDB table (apply, import-seed)"
+    about = "GitLab's internal API on localhost, on the embedded store or a DynamoDB endpoint. To provision a store (the embedded one or a deployed DynamoDB table) from a world file, use `provision`."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -26,14 +27,6 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Import a seed file into a DynamoDB table (a deployed stack's, or an emulator's): adds
-    /// what is missing, never changes what exists. See `apply` to converge.
-    ImportSeed(ImportArgs),
-    /// Provision: apply a world file (the seed format) to a store as a plan. Creates what is
-    /// missing and updates what differs, each record with its lookup items in one
-    /// transaction (a revoked token stops authenticating, a renamed user moves its username).
-    /// Prints the plan, then applies it with --yes or after a confirmation.
-    Apply(ApplyArgs),
     /// Print a fresh JWT for the local server's secrets, valid five minutes: GitLab Shell's
     /// (`Gitlab-Shell-Api-Request`), or with `--kas` KAS's (`Gitlab-Kas-Api-Request`).
     Token(TokenArgs),
@@ -95,63 +88,11 @@ struct ServeArgs {
     settings_cache_seconds: u32,
 }
 
-#[derive(Debug, Args)]
-struct ImportArgs {
-    /// The seed file.
-    file: PathBuf,
-    /// DynamoDB table to import into.
-    #[arg(long)]
-    table: String,
-    /// Endpoint of a DynamoDB-compatible server; AWS's own when absent.
-    #[arg(long)]
-    dynamodb_endpoint: Option<String>,
-    /// AWS region; the standard AWS configuration chain when absent.
-    #[arg(long)]
-    region: Option<String>,
-    /// Create the table when it does not exist (for emulators; in AWS the stack owns it).
-    #[arg(long)]
-    create_table: bool,
-}
-
-#[derive(Debug, Args)]
-struct ApplyArgs {
-    /// The world file.
-    file: PathBuf,
-    /// DynamoDB table to apply to; without it, the local server's embedded store in
-    /// DATA_DIR (stop the server first: the store is one process's at a time).
-    #[arg(long)]
-    table: Option<String>,
-    /// Endpoint of a DynamoDB-compatible server; AWS's own when absent.
-    #[arg(long, requires = "table")]
-    dynamodb_endpoint: Option<String>,
-    /// AWS region; the standard AWS configuration chain when absent.
-    #[arg(long, requires = "table")]
-    region: Option<String>,
-    /// Create the table when it does not exist (for emulators; in AWS the stack owns it).
-    #[arg(long, requires = "table")]
-    create_table: bool,
-    /// The local server's data directory, for the embedded store.
-    #[arg(long, default_value = ".local", conflicts_with = "table")]
-    data_dir: PathBuf,
-    /// Also delete what an earlier apply wrote and the file no longer has (never what the
-    /// service made itself: minted tokens, SCIM users, billing and KAS records).
-    #[arg(long)]
-    prune: bool,
-    /// Only print the plan.
-    #[arg(long, conflicts_with = "yes")]
-    dry_run: bool,
-    /// Apply without asking.
-    #[arg(long)]
-    yes: bool,
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     gl_http::init_tracing(false);
     let result = match cli.command {
-        Some(Command::ImportSeed(args)) => import(args).await,
-        Some(Command::Apply(args)) => apply(args).await,
         Some(Command::Token(args)) => token(args),
         None => serve(cli.serve).await,
     };
@@ -162,91 +103,6 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-async fn import(args: ImportArgs) -> Result<(), String> {
-    let store = provisioned_table(
-        DynamoConfig {
-            table: args.table.clone(),
-            endpoint: args.dynamodb_endpoint.clone(),
-            region: args.region.clone(),
-            timeouts: Default::default(),
-        },
-        args.create_table,
-    )
-    .await?;
-    let repo = Repository::new(Arc::new(store));
-    let report = local_api::import_seed_file(&repo, &args.file)
-        .await
-        .map_err(|e| e.to_string())?;
-    println!(
-        "imported {} into table {}: {} records written, {} already present",
-        args.file.display(),
-        args.table,
-        report.written,
-        report.already_present
-    );
-    Ok(())
-}
-
-/// The table a provisioning command writes, created first when asked (emulators; in AWS the
-/// stack owns it).
-async fn provisioned_table(config: DynamoConfig, create: bool) -> Result<DynamoStore, String> {
-    let store = DynamoStore::connect(&config).await;
-    if create {
-        store
-            .create_table_if_missing()
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    Ok(store)
-}
-
-async fn apply(args: ApplyArgs) -> Result<(), String> {
-    let (store, target): (Arc<dyn Store>, String) = match &args.table {
-        Some(table) => {
-            let config = DynamoConfig {
-                table: table.clone(),
-                endpoint: args.dynamodb_endpoint.clone(),
-                region: args.region.clone(),
-                // An endpoint of its own is an emulator: moto answers a busy run's writes in
-                // seconds, not milliseconds.
-                timeouts: if args.dynamodb_endpoint.is_some() {
-                    gl_store::dynamodb::Timeouts::EMULATOR
-                } else {
-                    Default::default()
-                },
-            };
-            let store = provisioned_table(config, args.create_table).await?;
-            (Arc::new(store), format!("DynamoDB table {table}"))
-        }
-        None => {
-            let path = args.data_dir.join("store.redb");
-            let store =
-                EmbeddedStore::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            (
-                Arc::new(store),
-                format!("the embedded store at {}", path.display()),
-            )
-        }
-    };
-    let mode = if args.dry_run {
-        local_api::apply::Mode::DryRun
-    } else if args.yes {
-        local_api::apply::Mode::Yes
-    } else {
-        local_api::apply::Mode::Ask
-    };
-    let repo = Repository::new(store);
-    local_api::apply::apply_file(
-        &repo,
-        &args.file,
-        &target,
-        args.prune,
-        mode,
-        &mut std::io::stdout(),
-    )
-    .await
 }
 
 fn load_secret(

@@ -1,11 +1,12 @@
-//! `local-api apply` as an operator runs it: the plan printed, applied with --yes, nothing
-//! planned the second time, an edit planned field by field, bad input refused before writing,
-//! and no apply without --yes when there is no terminal to confirm on.
+//! `provision apply` and `provision export` as an operator runs them: the plan printed, applied
+//! with --yes, nothing planned the second time, an edit planned field by field, bad input
+//! refused before writing, no apply without --yes when there is no terminal to confirm on, and
+//! an export that applies as nothing.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_local-api");
+const BIN: &str = env!("CARGO_BIN_EXE_provision");
 
 const WORLD: &str = r#"{
   "users": [{"id": 1, "username": "root", "name": "Administrator", "email": "admin@example.com", "admin": true}],
@@ -100,4 +101,44 @@ fn bad_input_is_refused_before_anything_is_written() {
     assert!(stderr.contains("colour"), "{stderr}");
     let dry = stdout(&run(dir.path(), WORLD, &["--dry-run"]));
     assert!(dry.contains("0 unchanged"), "nothing was written: {dry}");
+}
+
+#[test]
+fn an_export_applied_plans_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    stdout(&run(dir.path(), WORLD, &["--yes"]));
+    let exported = dir.path().join("exported.json");
+    let output = Command::new(BIN)
+        .arg("export")
+        .args(["--data-dir", dir.path().to_str().unwrap()])
+        .arg("--output")
+        .arg(&exported)
+        .output()
+        .unwrap();
+    stdout(&output);
+    let document = std::fs::read_to_string(&exported).unwrap();
+    for secret in ["plan-test-token", "secret-gitaly-token"] {
+        assert!(!document.contains(secret), "{document}");
+    }
+    assert!(document.contains("\"token_digest\""), "{document}");
+    let replanned = stdout(&run(dir.path(), &document, &["--dry-run", "--prune"]));
+    assert!(
+        replanned.contains("0 to create, 0 to update, 0 to delete, 4 unchanged"),
+        "{replanned}"
+    );
+}
+
+#[test]
+fn serving_and_provisioning_are_two_commands() {
+    let serve = Command::new(env!("CARGO_BIN_EXE_local-api"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let serve = stdout(&serve);
+    assert!(serve.contains("`provision`"), "{serve}");
+    assert!(!serve.contains("apply"), "{serve}");
+    let provision = stdout(&Command::new(BIN).arg("--help").output().unwrap());
+    for command in ["apply", "export", "import-seed", "`local-api`"] {
+        assert!(provision.contains(command), "{command}: {provision}");
+    }
 }

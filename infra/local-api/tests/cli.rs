@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const BIN: &str = env!("CARGO_BIN_EXE_local-api");
+const PROVISION: &str = env!("CARGO_BIN_EXE_provision");
 
 struct Server {
     child: Child,
@@ -253,7 +254,7 @@ fn an_explicit_secret_file_must_exist() {
 fn import_seed_reports_an_unreachable_table() {
     let dir = tempfile::tempdir().unwrap();
     let seed = write_seed(dir.path(), SEED);
-    let output = Command::new(BIN)
+    let output = Command::new(PROVISION)
         .args([
             "import-seed",
             &seed,
@@ -303,7 +304,7 @@ async fn imports_into_dynamodb_and_serves_from_it() {
         chrono::Utc::now().timestamp_micros()
     );
     let import = |create: bool| {
-        let mut command = Command::new(BIN);
+        let mut command = Command::new(PROVISION);
         command.args([
             "import-seed",
             &seed,

@@ -1,13 +1,15 @@
 //! Seed documents: validated whole, tokens digested as the store keeps them, then written. The
-//! local server's `--seed` and `import-seed`, and the Lambda handler tests, all go through here.
+//! local server's `--seed`, `provision import-seed`, `apply` and `export`, and the Lambda handler
+//! tests, all go through here.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use gl_model::seed::{self, SeedError};
 use gl_store::embedded::EmbeddedStore;
 use gl_store::repo::provisioning::{ApplyError, Plan};
 use gl_store::repo::{ImportError, ImportReport};
-use gl_store::{Repository, Store};
+use gl_store::{Repository, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SeedImportError {
@@ -38,6 +40,17 @@ pub async fn plan(repo: &Repository, bytes: &[u8], prune: bool) -> Result<Plan, 
         .plan(&world, &now, prune)
         .await
         .map_err(SeedPlanError::Store)
+}
+
+/// The world provisioning manages, as a document in the seed format (tokens as their
+/// digests, Gitaly's token left out), and what it left out because the service made it.
+pub async fn export(
+    repo: &Repository,
+) -> Result<(String, BTreeMap<&'static str, usize>), StoreError> {
+    let export = repo.provisioning().export().await?;
+    let document = serde_json::to_string_pretty(&export.world.to_file())
+        .map_err(|err| StoreError::Other(err.to_string()))?;
+    Ok((document + "\n", export.left_out))
 }
 
 #[derive(Debug, thiserror::Error)]

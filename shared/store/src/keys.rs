@@ -399,6 +399,54 @@ pub fn seed_marker() -> Key {
     Key::new("META".to_owned(), "SEEDED")
 }
 
+// Provisioning: which record a world file's primary item is.
+
+/// A world file's record, as its primary item's key names it: what provisioning's plan
+/// names, prunes and exports. Lookup items and the service's own items are none of these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProvisionedRecord {
+    User(UserId),
+    Key(KeyId),
+    Group(NamespaceId),
+    GroupMember(NamespaceId, UserId),
+    Project(ProjectId),
+    ProjectMember(ProjectId, UserId),
+    ProjectPolicies(ProjectId),
+    ErrorTrackingKey(ProjectId),
+    Agent(AgentId),
+    PersonalAccessToken(i64),
+    ScimToken,
+}
+
+/// The record `key` is the primary item of, read back from the shapes above.
+pub fn provisioned_record(key: &Key) -> Option<ProvisionedRecord> {
+    let (kind, id) = key.pk.split_once('#')?;
+    let number = || id.parse::<i64>().ok();
+    Some(match (kind, key.sk.as_str()) {
+        ("USER", "USER") => ProvisionedRecord::User(number()?),
+        ("KEY", "KEY") => ProvisionedRecord::Key(number()?),
+        ("NAMESPACE", "GROUP") => ProvisionedRecord::Group(number()?),
+        ("PROJECT", "PROJECT") => ProvisionedRecord::Project(number()?),
+        ("PROJECT", "POLICIES") => ProvisionedRecord::ProjectPolicies(number()?),
+        ("AGENT", "AGENT") => ProvisionedRecord::Agent(number()?),
+        ("PAT", "PAT") => ProvisionedRecord::PersonalAccessToken(number()?),
+        ("SCIMTOKEN", "SCIMTOKEN") => ProvisionedRecord::ScimToken,
+        (partition, sk) => {
+            let (sk_kind, rest) = sk.split_once('#')?;
+            match (partition, sk_kind) {
+                ("NAMESPACE", "MEMBER") => {
+                    ProvisionedRecord::GroupMember(number()?, rest.parse().ok()?)
+                }
+                ("PROJECT", "MEMBER") => {
+                    ProvisionedRecord::ProjectMember(number()?, rest.parse().ok()?)
+                }
+                ("PROJECT", "ETKEY") => ProvisionedRecord::ErrorTrackingKey(number()?),
+                _ => return None,
+            }
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -423,5 +471,34 @@ mod tests {
                 .starts_with(EXCLUSION_PREFIX)
         );
         assert_ne!(namespace_storage_limit_exclusion(10).pk, group(10).pk);
+    }
+
+    #[test]
+    fn provisioned_records_are_read_back_from_their_keys() {
+        use ProvisionedRecord as R;
+        let cases = [
+            (user(5), Some(R::User(5))),
+            (ssh_key(7), Some(R::Key(7))),
+            (group(10), Some(R::Group(10))),
+            (namespace_member(10, 5), Some(R::GroupMember(10, 5))),
+            (project(26), Some(R::Project(26))),
+            (project_member(26, 5), Some(R::ProjectMember(26, 5))),
+            (project_policies(26), Some(R::ProjectPolicies(26))),
+            (error_tracking_key(26, "abc"), Some(R::ErrorTrackingKey(26))),
+            (agent(3), Some(R::Agent(3))),
+            (personal_access_token(4), Some(R::PersonalAccessToken(4))),
+            (scim_token("00ff"), Some(R::ScimToken)),
+            (username("root"), None),
+            (key_fingerprint("SHA256:x"), None),
+            (user_namespace(1), None),
+            (route("group/project"), None),
+            (agent_token("00ff"), None),
+            (recovery_codes(5), None),
+            (settings(), None),
+            (user_sequence(), None),
+        ];
+        for (key, expected) in cases {
+            assert_eq!(provisioned_record(&key), expected, "{key:?}");
+        }
     }
 }

@@ -11,6 +11,7 @@ use gl_store::repo::provisioning::{Action, Plan};
 on_both_backends!(
     an_edited_world_applied_is_what_the_next_request_sees,
     prune_removes_what_the_file_dropped_and_leaves_what_the_service_made,
+    an_export_applied_plans_nothing_and_holds_no_token,
     a_scan_pages_through_every_item_once
 );
 
@@ -303,6 +304,87 @@ async fn prune_removes_what_the_file_dropped_and_leaves_what_the_service_made(ap
         "scimmed",
         "the SCIM user survives a prune"
     );
+}
+
+/// `provision export`: the managed world written back in the file format. Applying it, even
+/// with prune, plans nothing; it names tokens only by digest; what the service made is left out.
+async fn an_export_applied_plans_nothing_and_holds_no_token(app: TestApp) {
+    let world: Value = serde_json::from_str(WORLD).unwrap();
+    apply(&app, &world).await;
+    let minted = app
+        .shell_post(
+            "/api/v4/internal/personal_access_token",
+            &json!({"key_id": "2", "name": "laptop", "scopes": ["read_api"]}),
+        )
+        .await;
+    assert_eq!(minted.status.as_u16(), 200, "{}", minted.text);
+
+    let (document, left_out) = gl_http::seed::export(&app.repo).await.expect("exports");
+    let exported: Value = serde_json::from_str(&document).expect("an export is JSON");
+    for kind in [
+        "users",
+        "keys",
+        "groups",
+        "projects",
+        "agents",
+        "personal_access_tokens",
+        "scim_tokens",
+    ] {
+        assert_eq!(
+            exported[kind].as_array().map(Vec::len),
+            world[kind].as_array().map(Vec::len),
+            "{kind}"
+        );
+    }
+    let mut plaintexts: Vec<String> = ["agents", "personal_access_tokens", "scim_tokens"]
+        .iter()
+        .flat_map(|kind| world[*kind].as_array().unwrap().clone())
+        .map(|record| record["token"].as_str().unwrap().to_owned())
+        .collect();
+    plaintexts.push(
+        world["settings"]["gitaly"]["token"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    );
+    plaintexts.push(minted.json()["token"].as_str().unwrap().to_owned());
+    for plaintext in plaintexts.iter().filter(|text| !text.is_empty()) {
+        assert!(
+            !document.contains(plaintext.as_str()),
+            "{plaintext} exported"
+        );
+    }
+    assert!(!document.contains("\"token\""), "{document}");
+    assert_eq!(
+        left_out["personal access tokens minted through /personal_access_token"],
+        1
+    );
+
+    let replanned = plan_pruning(&app, &exported, true).await;
+    assert!(
+        replanned.is_empty(),
+        "{:?}",
+        replanned
+            .changes
+            .iter()
+            .map(|c| &c.record)
+            .collect::<Vec<_>>()
+    );
+    let stored_gitaly = app.repo.identity().settings().await.unwrap().gitaly.token;
+    assert_eq!(
+        stored_gitaly.expose(),
+        world["settings"]["gitaly"]["token"].as_str().unwrap(),
+        "a file without Gitaly's token keeps the stored one"
+    );
+    let (again, _) = gl_http::seed::export(&app.repo).await.unwrap();
+    assert_eq!(again, document, "an export is stable");
+
+    // An edit to the export is planned like any other file's.
+    let mut edited = exported.clone();
+    edited["agents"][0]["revoked"] = json!(true);
+    let plan = plan(&app, &edited).await;
+    assert_eq!(plan.counts(), (0, 1, 0));
+    assert_eq!(plan.changes[0].record, "agent 7");
 }
 
 /// The store's whole-table scan (what a prune reads) returns every item exactly once, however

@@ -46,9 +46,9 @@ pub struct StarboardFindings {
 
 /// A project's scan-execution policies (`PROJECT#<id>` / `POLICIES`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct ProjectPolicies {
+pub(crate) struct ProjectPolicies {
     #[serde(default)]
-    policies: Vec<ScanExecutionPolicy>,
+    pub(crate) policies: Vec<ScanExecutionPolicy>,
 }
 
 /// One part of an agent's last scan (`AGENT#<id>` / `SCAN#<part>`).

@@ -93,6 +93,14 @@ pub enum ApplyError {
     Store(#[from] StoreError),
 }
 
+/// What an export read: the managed world, and what it left out because the service made
+/// it (by what it is).
+#[derive(Debug, Default)]
+pub struct Export {
+    pub world: SeedWorld,
+    pub left_out: BTreeMap<&'static str, usize>,
+}
+
 #[derive(Clone, Copy)]
 pub struct Provisioning<'r> {
     pub(super) repo: &'r Repository,
@@ -109,25 +117,20 @@ const SCAN_PAGE: usize = 1000;
 
 /// A record a prune deletes, named as the plan names records (`user 5`, `group 10 member 6`).
 fn describe(key: &Key) -> String {
-    let id = |pk: &str| pk.split_once('#').map_or(pk, |(_, id)| id).to_owned();
-    let id = id(&key.pk);
-    match key.sk.as_str() {
-        "USER" => format!("user {id}"),
-        "KEY" => format!("key {id}"),
-        "GROUP" => format!("group {id}"),
-        "PROJECT" => format!("project {id}"),
-        "AGENT" => format!("agent {id}"),
-        "PAT" => format!("personal access token {id}"),
-        "SCIMTOKEN" => "a scim token".to_owned(),
-        "POLICIES" => format!("project {id} scan execution policies"),
-        sk => match sk.split_once('#') {
-            Some(("MEMBER", user)) if key.pk.starts_with("PROJECT#") => {
-                format!("project {id} member {user}")
-            }
-            Some(("MEMBER", user)) => format!("group {id} member {user}"),
-            Some(("ETKEY", _)) => format!("project {id} error tracking key"),
-            _ => format!("{}/{}", key.pk, key.sk),
-        },
+    use keys::ProvisionedRecord as R;
+    match keys::provisioned_record(key) {
+        Some(R::User(id)) => format!("user {id}"),
+        Some(R::Key(id)) => format!("key {id}"),
+        Some(R::Group(id)) => format!("group {id}"),
+        Some(R::GroupMember(group, user)) => format!("group {group} member {user}"),
+        Some(R::Project(id)) => format!("project {id}"),
+        Some(R::ProjectMember(project, user)) => format!("project {project} member {user}"),
+        Some(R::ProjectPolicies(id)) => format!("project {id} scan execution policies"),
+        Some(R::ErrorTrackingKey(id)) => format!("project {id} error tracking key"),
+        Some(R::Agent(id)) => format!("agent {id}"),
+        Some(R::PersonalAccessToken(id)) => format!("personal access token {id}"),
+        Some(R::ScimToken) => "a scim token".to_owned(),
+        None => format!("{}/{}", key.pk, key.sk),
     }
 }
 
@@ -187,9 +190,12 @@ impl Provisioning<'_> {
                 None => plan.unchanged += 1,
             }
         }
-        if let Some(settings) = &world.settings {
+        if world.settings.is_some() {
             let stored: Option<Settings> = self.repo.get(keys::settings()).await?;
-            if stored.as_ref() != Some(settings) {
+            let settings = world.settings_over(stored.as_ref());
+            if let Some(settings) = settings.as_ref()
+                && stored.as_ref() != Some(settings)
+            {
                 let to = serde_json::to_value(settings).ok();
                 let from = stored.and_then(|stored| serde_json::to_value(stored).ok());
                 plan.changes.push(RecordChange {
@@ -247,6 +253,60 @@ impl Provisioning<'_> {
             match page.next {
                 Some(next) => after = Some(next),
                 None => return Ok(()),
+            }
+        }
+    }
+
+    /// The world provisioning manages, read back from the whole table: every record an apply
+    /// wrote, as the file format has it (tokens as digests). What the service made is left
+    /// out and counted, as a prune leaves it alone.
+    pub async fn export(self) -> Result<Export, StoreError> {
+        use keys::ProvisionedRecord as R;
+        let mut export = Export::default();
+        let world = &mut export.world;
+        let mut after: Option<Key> = None;
+        loop {
+            let page = self.repo.store().scan(after.as_ref(), SCAN_PAGE).await?;
+            for item in page.items {
+                if item.key == keys::settings() {
+                    world.settings = Some(item.decode()?);
+                    world.keeps_gitaly_token = true;
+                    continue;
+                }
+                let Some(record) = keys::provisioned_record(&item.key)
+                    .filter(|_| item.attrs.contains_key(PROVISIONED_LOOKUPS))
+                else {
+                    if let Some(what) = made_by_the_service(&item.key) {
+                        *export.left_out.entry(what).or_default() += 1;
+                    }
+                    continue;
+                };
+                match record {
+                    R::User(_) => world.users.push(item.decode()?),
+                    R::Key(_) => world.keys.push(item.decode()?),
+                    R::Group(_) => world.groups.push(item.decode()?),
+                    R::GroupMember(group, _) => world.group_members.push((group, item.decode()?)),
+                    R::Project(_) => world.projects.push(item.decode()?),
+                    R::ProjectMember(project, _) => {
+                        world.project_members.push((project, item.decode()?))
+                    }
+                    R::ProjectPolicies(project) => {
+                        let stored: super::kas::ProjectPolicies = item.decode()?;
+                        world
+                            .scan_execution_policies
+                            .push((project, stored.policies));
+                    }
+                    R::ErrorTrackingKey(project) => {
+                        world.error_tracking_keys.push((project, item.decode()?))
+                    }
+                    R::Agent(_) => world.agents.push(item.decode()?),
+                    R::PersonalAccessToken(_) => world.personal_access_tokens.push(item.decode()?),
+                    R::ScimToken => world.scim_tokens.push(item.decode()?),
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(export),
             }
         }
     }

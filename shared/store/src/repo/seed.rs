@@ -114,8 +114,8 @@ impl Seeding<'_> {
                 pending.push(record);
             }
         }
-        if let Some(settings) = &world.settings {
-            if self.write_settings(settings).await? {
+        if world.settings.is_some() {
+            if self.write_settings(&world).await? {
                 report.written += 1;
             } else {
                 report.already_present += 1;
@@ -147,13 +147,16 @@ impl Seeding<'_> {
     }
 
     /// Replaces the settings when they differ; whether anything was written.
-    async fn write_settings(self, settings: &Settings) -> Result<bool, StoreError> {
+    async fn write_settings(self, world: &SeedWorld) -> Result<bool, StoreError> {
         let current: Option<Settings> = self.repo.get(keys::settings()).await?;
-        if current.as_ref() == Some(settings) {
+        let Some(settings) = world.settings_over(current.as_ref()) else {
+            return Ok(false);
+        };
+        if current.as_ref() == Some(&settings) {
             return Ok(false);
         }
         self.repo
-            .write(vec![put(Item::new(keys::settings(), settings))])
+            .write(vec![put(Item::new(keys::settings(), &settings))])
             .await?;
         Ok(true)
     }

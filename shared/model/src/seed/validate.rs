@@ -1,217 +1,12 @@
-//! The seed file: a JSON description of a small GitLab world (users, keys, groups, projects,
-//! agents, tokens, settings) that the local server and operators import into the store.
-//!
-//! Parsing validates everything before anything is written, and every error names the record
-//! and the field, so a bad file imports nothing and says why.
+//! Validation: a seed file checked whole (every record, every cross-reference) and turned
+//! into the records the store keeps. Every error names the record and the field.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::NaiveDate;
-use serde::Deserialize;
 
+use super::*;
 use crate::fingerprint::OpensshKey;
-use crate::records::*;
-use crate::{AccessLevel, Visibility};
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SeedFile {
-    #[serde(default)]
-    pub users: Vec<SeedUser>,
-    #[serde(default)]
-    pub keys: Vec<SeedKey>,
-    #[serde(default)]
-    pub groups: Vec<SeedGroup>,
-    #[serde(default)]
-    pub projects: Vec<SeedProject>,
-    #[serde(default)]
-    pub agents: Vec<SeedAgent>,
-    #[serde(default)]
-    pub personal_access_tokens: Vec<SeedPersonalAccessToken>,
-    #[serde(default)]
-    pub scim_tokens: Vec<SeedScimToken>,
-    pub settings: Option<Settings>,
-}
-
-fn default_state() -> UserState {
-    UserState::Active
-}
-
-fn default_private() -> Visibility {
-    Visibility::Private
-}
-
-fn default_true() -> bool {
-    true
-}
-
-fn default_usage() -> KeyUsage {
-    KeyUsage::AuthAndSigning
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SeedUser {
-    pub id: UserId,
-    pub username: String,
-    pub name: String,
-    pub email: String,
-    #[serde(default)]
-    pub admin: bool,
-    #[serde(default = "default_state")]
-    pub state: UserState,
-    #[serde(default)]
-    pub two_factor_enabled: bool,
-    pub namespace_id: Option<NamespaceId>,
-    pub created_at: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SeedKey {
-    pub id: KeyId,
-    pub user_id: Option<UserId>,
-    pub title: String,
-    pub key: String,
-    #[serde(default)]
-    pub deploy: bool,
-    #[serde(default)]
-    pub projects: Vec<DeployKeyProject>,
-    #[serde(default = "default_usage")]
-    pub usage_type: KeyUsage,
-    pub created_at: Option<String>,
-    pub expires_at: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SeedGroup {
-    pub id: NamespaceId,
-    pub path: String,
-    pub name: String,
-    pub parent_id: Option<NamespaceId>,
-    #[serde(default = "default_private")]
-    pub visibility: Visibility,
-    #[serde(default)]
-    pub members: Vec<Member>,
-    /// The role SCIM gives the members it provisions (the SAML provider's
-    /// `default_membership_role`): Guest unless the seed says otherwise.
-    #[serde(default = "default_membership_role")]
-    pub default_membership_role: AccessLevel,
-}
-
-fn default_membership_role() -> AccessLevel {
-    AccessLevel::Guest
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SeedProject {
-    pub id: ProjectId,
-    pub namespace_id: NamespaceId,
-    pub path: String,
-    pub name: Option<String>,
-    #[serde(default = "default_private")]
-    pub visibility: Visibility,
-    #[serde(default)]
-    pub archived: bool,
-    #[serde(default = "default_true")]
-    pub lfs_enabled: bool,
-    pub default_branch: Option<String>,
-    #[serde(default)]
-    pub members: Vec<Member>,
-    #[serde(default)]
-    pub protected_branches: Vec<ProtectedBranch>,
-    #[serde(default)]
-    pub protected_tags: Vec<ProtectedTag>,
-    pub error_tracking: Option<SeedErrorTracking>,
-    #[serde(default)]
-    pub scan_execution_policies: Vec<SeedScanExecutionPolicy>,
-    pub created_at: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SeedScanExecutionPolicy {
-    pub name: String,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default = "default_true")]
-    pub enabled: bool,
-    pub cadence: Option<String>,
-    #[serde(default)]
-    pub agents: std::collections::BTreeMap<String, PolicyAgentTarget>,
-    pub updated_at: Option<String>,
-}
-
-/// A project's integrated error tracking: on or off, and its DSN client keys.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SeedErrorTracking {
-    #[serde(default)]
-    pub enabled: bool,
-    #[serde(default)]
-    pub client_keys: Vec<ErrorTrackingClientKey>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SeedAgent {
-    pub id: AgentId,
-    pub name: String,
-    pub project_id: ProjectId,
-    pub token: crate::SecretText,
-    #[serde(default)]
-    pub revoked: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SeedPersonalAccessToken {
-    pub id: Option<i64>,
-    pub user_id: UserId,
-    pub name: String,
-    pub token: crate::SecretText,
-    pub scopes: Vec<String>,
-    pub expires_at: Option<String>,
-    #[serde(default)]
-    pub revoked: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SeedScimToken {
-    pub group_path: Option<String>,
-    #[serde(default)]
-    pub instance: bool,
-    pub token: crate::SecretText,
-}
-
-/// A validated seed, turned into the records the store keeps (tokens already digested).
-#[derive(Debug, Default)]
-pub struct SeedWorld {
-    pub users: Vec<User>,
-    pub keys: Vec<SshKey>,
-    pub groups: Vec<Group>,
-    pub group_members: Vec<(NamespaceId, Member)>,
-    pub projects: Vec<Project>,
-    pub project_members: Vec<(ProjectId, Member)>,
-    pub error_tracking_keys: Vec<(ProjectId, ErrorTrackingClientKey)>,
-    pub scan_execution_policies: Vec<(ProjectId, Vec<ScanExecutionPolicy>)>,
-    pub agents: Vec<Agent>,
-    pub personal_access_tokens: Vec<PersonalAccessToken>,
-    pub scim_tokens: Vec<ScimToken>,
-    pub settings: Option<Settings>,
-}
-
-/// What is wrong with a seed file, naming the record (`keys[1] (id 2)`) and the field.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{record}: {field}: {message}")]
-pub struct SeedError {
-    pub record: String,
-    pub field: String,
-    pub message: String,
-}
 
 fn err(record: &str, field: &str, message: impl Into<String>) -> SeedError {
     SeedError {
@@ -267,6 +62,37 @@ fn date(record: &str, field: &str, value: Option<&str>) -> Result<Option<String>
         .transpose()
 }
 
+/// A record's token as the store keeps it: the digest of `token`, or `token_digest` as given
+/// (an export's). Exactly one of the two.
+fn stored_digest(
+    record: &str,
+    token: Option<&crate::SecretText>,
+    token_digest: Option<String>,
+    digest: &dyn Fn(&str) -> String,
+) -> Result<String, SeedError> {
+    match (token, token_digest) {
+        (Some(token), None) if token.is_empty() => Err(err(record, "token", "must not be empty")),
+        (Some(token), None) => Ok(digest(token.expose())),
+        (None, Some(given)) => {
+            if given.len() == 64
+                && given
+                    .bytes()
+                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            {
+                Ok(given)
+            } else {
+                Err(err(
+                    record,
+                    "token_digest",
+                    "is not a SHA-256 digest (64 lowercase hex digits)",
+                ))
+            }
+        }
+        (Some(_), Some(_)) => Err(err(record, "token", "give token or token_digest, not both")),
+        (None, None) => Err(err(record, "token", "is missing (or give token_digest)")),
+    }
+}
+
 impl SeedFile {
     /// Reads a seed file; a syntax error or an unknown or mistyped field is reported with its
     /// path (`users[0].admin: invalid type ...`).
@@ -294,7 +120,19 @@ impl SeedFile {
         digest: &dyn Fn(&str) -> String,
     ) -> Result<SeedWorld, SeedError> {
         let mut world = SeedWorld {
-            settings: self.settings,
+            keeps_gitaly_token: self
+                .settings
+                .as_ref()
+                .is_some_and(|s| s.gitaly.token.is_none()),
+            settings: self.settings.map(|s| Settings {
+                gitlab_url: s.gitlab_url,
+                gitaly: GitalySettings {
+                    address: s.gitaly.address,
+                    token: s.gitaly.token.unwrap_or_default(),
+                    storage: s.gitaly.storage,
+                },
+                gitlab_com: s.gitlab_com,
+            }),
             ..SeedWorld::default()
         };
 
@@ -598,9 +436,8 @@ impl SeedFile {
                     format!("unknown project {}", agent.project_id),
                 ));
             }
-            if agent.token.is_empty() {
-                return Err(err(&record, "token", "must not be empty"));
-            }
+            let token_digest =
+                stored_digest(&record, agent.token.as_ref(), agent.token_digest, digest)?;
             let root_namespace_id = world
                 .projects
                 .iter()
@@ -610,7 +447,7 @@ impl SeedFile {
                 id: agent.id,
                 name: agent.name,
                 project_id: agent.project_id,
-                token_digest: digest(agent.token.expose()),
+                token_digest,
                 revoked: agent.revoked,
                 created_at: now.to_owned(),
                 root_namespace_id,
@@ -627,9 +464,8 @@ impl SeedFile {
                     format!("unknown user {}", token.user_id),
                 ));
             }
-            if token.token.is_empty() {
-                return Err(err(&record, "token", "must not be empty"));
-            }
+            let token_digest =
+                stored_digest(&record, token.token.as_ref(), token.token_digest, digest)?;
             if token.scopes.is_empty() {
                 return Err(err(&record, "scopes", "must name at least one scope"));
             }
@@ -637,7 +473,7 @@ impl SeedFile {
                 id,
                 user_id: token.user_id,
                 name: token.name,
-                token_digest: digest(token.token.expose()),
+                token_digest,
                 scopes: token.scopes,
                 expires_at: date(&record, "expires_at", token.expires_at.as_deref())?,
                 revoked: token.revoked,
@@ -674,202 +510,14 @@ impl SeedFile {
                     ));
                 }
             };
-            if token.token.is_empty() {
-                return Err(err(&record, "token", "must not be empty"));
-            }
+            let token_digest =
+                stored_digest(&record, token.token.as_ref(), token.token_digest, digest)?;
             world.scim_tokens.push(ScimToken {
                 scope,
-                token_digest: digest(token.token.expose()),
+                token_digest,
             });
         }
 
         Ok(world)
-    }
-}
-
-/// Parses and validates in one step.
-pub fn parse(
-    bytes: &[u8],
-    now: &str,
-    digest: &dyn Fn(&str) -> String,
-) -> Result<SeedWorld, SeedError> {
-    SeedFile::from_json(bytes)?.into_world(now, digest)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::AccessLevel;
-
-    const NOW: &str = "2026-01-01T00:00:00.000Z";
-    const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMzna5aq8PDltRbXkTJV8x951Pl7NXp3IYEEAI3XhPBb root@laptop";
-
-    fn digest(token: &str) -> String {
-        format!("digest:{}", token.len())
-    }
-
-    fn world(json: serde_json::Value) -> Result<SeedWorld, SeedError> {
-        parse(json.to_string().as_bytes(), NOW, &digest)
-    }
-
-    fn base() -> serde_json::Value {
-        serde_json::json!({
-            "users": [{"id": 1, "username": "root", "name": "Administrator", "email": "admin@example.com",
-                       "admin": true, "state": "active", "two_factor_enabled": false, "namespace_id": 1}],
-            "keys": [{"id": 1, "user_id": 1, "title": "root@laptop", "key": KEY}],
-            "groups": [{"id": 10, "path": "group", "name": "Group", "parent_id": null,
-                        "members": [{"user_id": 1, "access_level": 50}]},
-                       {"id": 11, "path": "sub", "name": "Sub", "parent_id": 10}],
-            "projects": [{"id": 26, "namespace_id": 11, "path": "private", "visibility": "private",
-                          "protected_branches": [{"name": "main", "push_access_level": 40,
-                                                  "merge_access_level": 40, "allow_force_push": false}]}],
-            "agents": [{"id": 7, "name": "agent1", "project_id": 26, "token": "secret-agent"}],
-            "scim_tokens": [{"group_path": "group", "token": "t"}, {"instance": true, "token": "u"}]
-        })
-    }
-
-    #[test]
-    fn builds_full_paths_ancestors_and_digests() {
-        let world = world(base()).unwrap();
-        assert_eq!(world.projects[0].full_path, "group/sub/private");
-        assert_eq!(world.projects[0].namespace_ancestor_ids, vec![11, 10]);
-        assert_eq!(world.projects[0].root_namespace_id(), 10);
-        assert_eq!(world.keys[0].owner_name.as_deref(), Some("Administrator"));
-        assert_eq!(world.keys[0].created_at, NOW);
-        assert_eq!(world.agents[0].token_digest, "digest:12");
-        assert_eq!(
-            world.group_members,
-            vec![(
-                10,
-                Member {
-                    user_id: 1,
-                    access_level: AccessLevel::Owner
-                }
-            )]
-        );
-        assert_eq!(
-            world.scim_tokens[0].scope,
-            ScimScope::Group { group_id: 10 }
-        );
-    }
-
-    #[test]
-    fn unknown_field_names_record_and_field() {
-        let mut seed = base();
-        seed["users"][0]["usrname"] = "x".into();
-        let error = world(seed).unwrap_err();
-        assert_eq!(error.record, "users[0]");
-        assert_eq!(error.field, "usrname");
-    }
-
-    #[test]
-    fn mistyped_field_names_record_and_field() {
-        let mut seed = base();
-        seed["projects"][0]["archived"] = "yes".into();
-        let error = world(seed).unwrap_err();
-        assert_eq!(
-            (error.record.as_str(), error.field.as_str()),
-            ("projects[0]", "archived")
-        );
-    }
-
-    #[test]
-    fn semantic_errors_name_the_record() {
-        type Mutation = fn(&mut serde_json::Value);
-        let cases: Vec<(Mutation, &str, &str)> = vec![
-            (
-                |s| s["keys"][0]["key"] = "ssh-ed25519 nope".into(),
-                "keys[0] (id 1)",
-                "key",
-            ),
-            (
-                |s| s["keys"][0]["user_id"] = 5.into(),
-                "keys[0] (id 1)",
-                "user_id",
-            ),
-            (
-                |s| s["groups"][1]["parent_id"] = 99.into(),
-                "groups[1] (id 11)",
-                "parent_id",
-            ),
-            (
-                |s| s["projects"][0]["namespace_id"] = 99.into(),
-                "projects[0] (id 26)",
-                "namespace_id",
-            ),
-            (
-                |s| s["agents"][0]["project_id"] = 1.into(),
-                "agents[0] (id 7)",
-                "project_id",
-            ),
-            (
-                |s| s["users"][0]["username"] = "-bad".into(),
-                "users[0] (id 1)",
-                "username",
-            ),
-            (
-                |s| s["scim_tokens"][0]["group_path"] = "group/sub".into(),
-                "scim_tokens[0]",
-                "group_path",
-            ),
-            (
-                |s| s["projects"][0]["protected_branches"][0]["push_access_level"] = 35.into(),
-                "projects[0].protected_branches[0]",
-                "push_access_level",
-            ),
-        ];
-        for (mutate, record, field) in cases {
-            let mut seed = base();
-            mutate(&mut seed);
-            let error = world(seed).unwrap_err();
-            assert_eq!(
-                (error.record.as_str(), error.field.as_str()),
-                (record, field),
-                "{error}"
-            );
-        }
-    }
-
-    #[test]
-    fn group_cycles_are_rejected() {
-        let mut seed = base();
-        seed["groups"][0]["parent_id"] = 11.into();
-        assert!(world(seed).unwrap_err().message.contains("cycle"));
-    }
-
-    #[test]
-    fn paths_follow_gitlab_rules() {
-        assert!(valid_path("gnuwget"));
-        assert!(valid_path("my.project_1-x"));
-        for bad in ["", "-x", ".x", "x.git", "x.atom", "a/b", "sp ace", "x."] {
-            assert!(!valid_path(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn expired_and_revoked_tokens_are_valid_data() {
-        let mut seed = base();
-        seed["personal_access_tokens"] = serde_json::json!([
-            {"user_id": 1, "name": "old", "token": "a", "scopes": ["api"], "expires_at": "2020-01-01"},
-            {"user_id": 1, "name": "gone", "token": "bb", "scopes": ["api"], "revoked": true}
-        ]);
-        let world = world(seed).unwrap();
-        let tokens = &world.personal_access_tokens;
-        assert_eq!(tokens[0].expires_at.as_deref(), Some("2020-01-01"));
-        assert!(!tokens[0].revoked);
-        assert!(tokens[1].revoked);
-        assert_eq!((tokens[0].id, tokens[1].id), (1, 2));
-    }
-
-    #[test]
-    fn gitlab_com_defaults_to_on_and_can_be_turned_off() {
-        let mut seed = base();
-        seed["settings"] = serde_json::json!({"gitlab_url": "https://gitlab.example.com",
-            "gitaly": {"address": "tcp://gitaly:8075", "token": "t", "storage": "default"}});
-        assert!(world(seed.clone()).unwrap().settings.unwrap().gitlab_com);
-        seed["settings"]["gitlab_com"] = false.into();
-        assert!(!world(seed.clone()).unwrap().settings.unwrap().gitlab_com);
-        seed["settings"]["gitlab_com"] = "no".into();
-        assert_eq!(world(seed).unwrap_err().field, "gitlab_com");
     }
 }
