@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Provisioning at scale: `provision apply` of a world with KEYS SSH keys (one user per 100)
 # into a fresh embedded store, and into a fresh table on the DynamoDB emulator (moto), timed;
-# then the same file again, which must plan nothing.
+# then the same file again, which must plan nothing; then `provision export` of that store and
+# an apply (with --prune) of the export, which must plan nothing too.
 # Usage: bash infra/provision-bench.sh [KEYS [EMULATOR_KEYS]]
 # EMULATOR_KEYS defaults to 10,000 (100,000 take about 9 minutes on 2 cores).
 set -euo pipefail
@@ -9,7 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 keys="${1:-100000}"
 emulator_keys="${2:-10000}"
 source infra/tools.sh
-cargo build --release --locked -p local-api
+cargo build --release --locked -p local-api --bin provision
 eval "$(bash infra/dynamodb-emulator.sh)"
 trap 'kill $MOTO_PID 2>/dev/null || true' EXIT
 dir="$(mktemp -d)"
@@ -35,15 +36,25 @@ timed() {
   ./target/release/provision apply "$@" | grep --line-buffered -v "^  [+~-] " | tail -2
   echo "($(( SECONDS - started )) s)"
 }
+exported() {
+  local started=$SECONDS
+  ./target/release/provision export "$@" --output "$dir/exported.json"
+  echo "export: $(wc -c < "$dir/exported.json") bytes ($(( SECONDS - started )) s)"
+  started=$SECONDS
+  ./target/release/provision apply "$dir/exported.json" "$@" --prune --dry-run | tail -1
+  echo "(the export planned again with --prune: $(( SECONDS - started )) s)"
+}
 echo "machine: $(nproc) cores, $(uname -m), $(date -u +%F)"
 world "$keys" > "$dir/world.json"
 echo "== embedded store, $keys keys: first apply, then the same file again"
 timed "$dir/world.json" --data-dir "$dir" --yes
 timed "$dir/world.json" --data-dir "$dir" --dry-run
+exported --data-dir "$dir"
 world "$emulator_keys" > "$dir/small.json"
 table="bench$RANDOM"
 emulator=(--table "$table" --dynamodb-endpoint "$DYNAMODB_TEST_ENDPOINT" --region eu-west-1 --create-table)
 echo "== DynamoDB emulator, $emulator_keys keys: first apply, then the same file again"
 timed "$dir/small.json" "${emulator[@]}" --yes
 timed "$dir/small.json" "${emulator[@]}" --dry-run
+exported --table "$table" --dynamodb-endpoint "$DYNAMODB_TEST_ENDPOINT" --region eu-west-1
 rm -rf "$dir"

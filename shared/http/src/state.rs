@@ -207,7 +207,8 @@ impl AppState {
         instance: InstanceInfo,
     ) -> Self {
         Self {
-            repo: Repository::new(store),
+            // Every store call a request makes counts towards its `Server-Timing`.
+            repo: Repository::new(Arc::new(gl_store::timing::MeteredStore::new(store))),
             shell_jwt: shell_secret
                 .map(|secret| Arc::new(Rotating::fixed(ShellJwtVerifier::new(secret)))),
             instance: Arc::new(instance),

@@ -14,6 +14,7 @@ pub mod dynamodb;
 pub mod embedded;
 pub mod keys;
 pub mod repo;
+pub mod timing;
 
 pub use keys::Key;
 pub use repo::{DEFAULT_SETTINGS_TTL, Repository};

@@ -1,5 +1,6 @@
 //! Each endpoint within its round-trip budget (`design.md`): authorized_keys 1, discover 2;
-//! the instance settings read once per process and cache lifetime, not once per request.
+//! the instance settings read once per process and cache lifetime, not once per request. The
+//! `Server-Timing` header every answer carries reports the same round trips from outside.
 
 use axum::body::Body;
 use axum::http::{Method, Request};
@@ -36,7 +37,39 @@ async fn budgets_hold(app: TestApp) {
             response.text
         );
         assert_eq!(app.take_round_trips(), budget, "{path}");
+        assert_eq!(reported_rounds(&response), budget, "{path}");
     }
+}
+
+/// The round trips an answer's `Server-Timing` header reports; every answer has one.
+fn reported_rounds(response: &TestResponse) -> u64 {
+    let value = response
+        .headers
+        .get("server-timing")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_else(|| panic!("no Server-Timing: {:?}", response.headers));
+    assert!(value.starts_with("app;dur="), "{value}");
+    gl_http::timing::rounds(value)
+        .unwrap_or_else(|| panic!("{value}"))
+        .into()
+}
+
+on_both_backends!(refusals_and_unknown_routes_report_no_store_work);
+
+/// An answer given before the store is asked says so: a bad JWT, an unknown route.
+async fn refusals_and_unknown_routes_report_no_store_work(app: TestApp) {
+    let refused = app
+        .send(shell_request(
+            Method::GET,
+            "/api/v4/internal/check",
+            "not-a-jwt",
+        ))
+        .await;
+    assert_eq!(refused.status.as_u16(), 401);
+    assert_eq!(reported_rounds(&refused), 0);
+    let unknown = app.shell_get("/api/v4/internal/nowhere").await;
+    assert_eq!(unknown.status.as_u16(), 404);
+    assert_eq!(reported_rounds(&unknown), 0);
 }
 
 on_both_backends!(
@@ -113,6 +146,7 @@ async fn settings_come_from_the_process_not_a_read_per_request(app: TestApp) {
         assert_eq!(response.status.as_u16(), 200, "{name}: {}", response.text);
         assert_eq!(app.counter.settings_reads(), 0, "{name} read the settings");
         assert_eq!(app.take_round_trips(), budget, "{name}");
+        assert_eq!(reported_rounds(&response), budget, "{name}");
     }
     // A change this process makes is seen by the next request.
     app.set_gitlab_com(true).await;
