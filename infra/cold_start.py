@@ -6,14 +6,18 @@ binary's first `invocation/next` (init done: configuration read, clients built) 
 response (the first request handled, store round trips included). Each run is a new process.
 
 Usage: python infra/cold_start.py BINARY EVENT.json --runs N [--env NAME=VALUE ...]
-                                 [--secret-from-extension]
-The event's `{{JWT}}` is replaced by a GitLab Shell JWT keyed with GITLAB_SHELL_SECRET. With
+                                 [--replace NAME=VALUE ...] [--kas-jwt] [--expect STATUS]
+                                 [--secret-from-extension] [--label TEXT]
+The event's `{{JWT}}` is replaced by a GitLab Shell JWT keyed with GITLAB_SHELL_SECRET (with
+--kas-jwt, by a KAS JWT keyed with GITLAB_KAS_SECRET), and each `{{NAME}}` given with
+--replace by its value. Every run's first answer must have the status --expect (200). With
 --secret-from-extension the binary is given the secret's ARN instead, and the same loopback
 server stands in for the Parameters and Secrets extension (as deployed), so the run includes
 reading the secret at run time.
 """
 
 import argparse
+import base64
 import http.server
 import json
 import os
@@ -119,6 +123,10 @@ def main():
     parser.add_argument("event")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--env", action="append", default=[])
+    parser.add_argument("--replace", action="append", default=[])
+    parser.add_argument("--kas-jwt", action="store_true")
+    parser.add_argument("--expect", type=int, default=200)
+    parser.add_argument("--label", default="")
     parser.add_argument("--secret-from-extension", action="store_true")
     args = parser.parse_args()
 
@@ -134,13 +142,25 @@ def main():
         "AWS_SECRET_ACCESS_KEY": "testing",
     }
     env.update(item.split("=", 1) for item in args.env)
-    token = jwt.encode(
-        {"iss": "gitlab-shell", "iat": int(time.time()), "exp": int(time.time()) + 60},
-        env.get("GITLAB_SHELL_SECRET", "").encode(),
-        algorithm="HS256",
-    )
+    now = int(time.time())
+    if args.kas_jwt:
+        token = jwt.encode(
+            {"iss": "gitlab-kas", "aud": ["gitlab"], "iat": now, "nbf": now - 5, "exp": now + 60},
+            base64.b64decode(env["GITLAB_KAS_SECRET"]),
+            algorithm="HS256",
+        )
+    else:
+        token = jwt.encode(
+            {"iss": "gitlab-shell", "iat": now, "exp": now + 60},
+            env.get("GITLAB_SHELL_SECRET", "").encode(),
+            algorithm="HS256",
+        )
     with open(args.event) as f:
-        event = f.read().replace("{{JWT}}", token).encode()
+        text = f.read().replace("{{JWT}}", token)
+    for item in args.replace:
+        name, value = item.split("=", 1)
+        text = text.replace("{{" + name + "}}", value)
+    event = text.encode()
     secret = env.get("GITLAB_SHELL_SECRET", "")
     if args.secret_from_extension:
         del env["GITLAB_SHELL_SECRET"]
@@ -163,21 +183,20 @@ def main():
         process.wait()
         server.shutdown()
         server.server_close()
-        if not finished or run.status != 200:
-            raise SystemExit(f"the first invocation did not answer 200: {run.status}")
+        if not finished or run.status != args.expect:
+            raise SystemExit(f"{args.label}: the first invocation did not answer {args.expect}: {run.status}")
         inits.append((run.first_next - started) * 1000)
         firsts.append((run.responded - started) * 1000)
 
-    def summary(name, values):
+    def summary(values):
         values = sorted(values)
         p90 = values[min(len(values) - 1, int(len(values) * 0.9))]
-        print(
-            f"{name}: min {values[0]:.1f} ms, median {statistics.median(values):.1f} ms, "
-            f"p90 {p90:.1f} ms, max {values[-1]:.1f} ms ({len(values)} runs)"
-        )
+        return f"median {statistics.median(values):.2f} ms (min {values[0]:.2f}, p90 {p90:.2f})"
 
-    summary("init (process start to first invocation/next)", inits)
-    summary("cold start (process start to first response)", firsts)
+    print(
+        f"{args.label or args.binary}: init {summary(inits)}; "
+        f"first answer ({args.expect}) {summary(firsts)}; {len(inits)} runs"
+    )
 
 
 if __name__ == "__main__":

@@ -26,5 +26,7 @@ read -r passed failed < <(awk '/^test result:/ {
 } END { print p + 0, f + 0 }' "$log")
 rm -f "$log"
 echo "tests: $passed passed, $failed failed"
+echo "==> function binaries within their size ceilings (release build)"
+bash infra/binary-sizes.sh
 echo "==> SCIM conformance: scim2-tester against the local server"
 bash infra/scim-conformance.sh

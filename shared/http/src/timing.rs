@@ -27,15 +27,22 @@ pub(crate) async fn server_timing(request: Request, next: Next) -> Response {
     response
 }
 
-fn millis(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
+/// Milliseconds with three decimals, from whole microseconds (no float formatting on every
+/// answer).
+struct Millis(Duration);
+
+impl std::fmt::Display for Millis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let micros = self.0.as_micros();
+        write!(f, "{}.{:03}", micros / 1000, micros % 1000)
+    }
 }
 
 fn header_value(app: Duration, store: Duration, rounds: u32) -> String {
     format!(
-        "app;dur={:.3}, store;dur={:.3};desc=\"rounds={rounds}\"",
-        millis(app),
-        millis(store)
+        "app;dur={}, store;dur={};desc=\"rounds={rounds}\"",
+        Millis(app),
+        Millis(store)
     )
 }
 
@@ -61,5 +68,7 @@ mod tests {
         assert_eq!(value, "app;dur=0.041, store;dur=0.012;desc=\"rounds=2\"");
         assert_eq!(rounds(&value), Some(2));
         assert_eq!(rounds("app;dur=1"), None);
+        let slow = header_value(Duration::from_millis(1234), Duration::ZERO, 0);
+        assert_eq!(slow, "app;dur=1234.000, store;dur=0.000;desc=\"rounds=0\"");
     }
 }

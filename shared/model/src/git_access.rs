@@ -86,15 +86,22 @@ impl Changes {
         if raw.trim() == "_any" {
             return Ok(Self::Any);
         }
-        let mut changes = Vec::new();
-        for line in raw.lines().map(str::trim).filter(|line| !line.is_empty()) {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            match fields.as_slice() {
-                [oldrev, newrev, refname] if is_object_id(oldrev) && is_object_id(newrev) => {
+        let mut changes = Vec::with_capacity(raw.len() / 90 + 1);
+        // Ruby's `strip` and `split` (no argument) know ASCII whitespace only.
+        for line in raw
+            .split('\n')
+            .map(|line| line.trim_ascii())
+            .filter(|line| !line.is_empty())
+        {
+            let mut fields = line.split_ascii_whitespace();
+            match (fields.next(), fields.next(), fields.next(), fields.next()) {
+                (Some(oldrev), Some(newrev), Some(refname), None)
+                    if is_object_id(oldrev) && is_object_id(newrev) =>
+                {
                     changes.push(Change {
-                        oldrev: (*oldrev).to_owned(),
-                        newrev: (*newrev).to_owned(),
-                        refname: (*refname).to_owned(),
+                        oldrev: oldrev.to_owned(),
+                        newrev: newrev.to_owned(),
+                        refname: refname.to_owned(),
                     })
                 }
                 _ => return Err(line.to_owned()),
@@ -457,13 +464,13 @@ pub fn ref_pattern_matches(pattern: &str, name: &str) -> bool {
     if !pattern.contains('*') {
         return pattern == name;
     }
-    let parts: Vec<&str> = pattern.split('*').collect();
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    let (first, after_first) = pattern.split_once('*').unwrap_or((pattern, ""));
+    let (middles, last) = after_first.rsplit_once('*').unwrap_or(("", after_first));
     if !name.starts_with(first) || name.len() < first.len() + last.len() || !name.ends_with(last) {
         return false;
     }
     let mut rest = &name[first.len()..name.len() - last.len()];
-    for middle in &parts[1..parts.len() - 1] {
+    for middle in middles.split('*').filter(|middle| !middle.is_empty()) {
         match rest.find(middle) {
             Some(at) => rest = &rest[at + middle.len()..],
             None => return false,

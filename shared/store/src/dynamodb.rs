@@ -2,6 +2,7 @@
 //! conditional request, a write of several is one `TransactWriteItems`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -26,7 +27,11 @@ const MAX_BATCH_GET: usize = 100;
 
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
-    client: Client,
+    /// Built on first use, or by the task [`DynamoStore::connect`] starts: building it parses
+    /// the SDK's endpoint partitions and sets up TLS (a third of a function's init), which
+    /// can run while the runtime waits for the first event instead of before it asks.
+    client: Arc<tokio::sync::OnceCell<Client>>,
+    sdk_config: Arc<aws_config::SdkConfig>,
     table: String,
 }
 
@@ -89,6 +94,26 @@ fn backoff_with_jitter(attempt: u32) -> Duration {
     Duration::from_millis(u64::from(random % ceiling_ms))
 }
 
+/// The roots AWS endpoints chain to, compiled in (`certs/aws-roots.pem`: Amazon Root CA 1-4 and
+/// the Starfield Services G2 root that cross-signs them).
+const AWS_ROOTS_PEM: &[u8] = include_bytes!("../certs/aws-roots.pem");
+
+/// The HTTPS client for AWS's own endpoints, trusting [`AWS_ROOTS_PEM`] only. The SDK's default
+/// client reads and parses the system's whole CA bundle (about 140 certificates) when the
+/// DynamoDB client is built, at init, and again for the first connection: several
+/// milliseconds of every cold start, for a table that only ever presents an Amazon chain.
+fn aws_https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    let context = TlsContext::builder()
+        .with_trust_store(TrustStore::empty().with_pem_certificate(AWS_ROOTS_PEM))
+        .build()
+        .expect("a trust store of PEM roots builds");
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https()
+}
+
 impl DynamoStore {
     /// One `BatchGetItem` of at most 100 distinct keys, asked again for what DynamoDB left
     /// unprocessed, with backoff.
@@ -104,7 +129,8 @@ impl DynamoStore {
         let mut attempt = 0u32;
         while let Some(keys_and_attributes) = request.take() {
             let output = self
-                .client
+                .client()
+                .await
                 .batch_get_item()
                 .request_items(&self.table, keys_and_attributes)
                 .send()
@@ -148,6 +174,15 @@ impl DynamoStore {
         if let Some(region) = &config.region {
             loader = loader.region(aws_config::Region::new(region.clone()));
         }
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
+            // Lambda gives its role's credentials in the environment. Naming the provider
+            // keeps the default chain from being built: its web-identity provider constructs a
+            // whole STS client (and parses the endpoint partitions for it) at init, a third of
+            // a cold start's instructions before this change.
+            loader = loader.credentials_provider(
+                aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+            );
+        }
         if let Some(endpoint) = &config.endpoint {
             loader = loader.endpoint_url(endpoint);
             if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
@@ -166,11 +201,30 @@ impl DynamoStore {
                 loader = loader.region(aws_config::Region::new("us-east-1"));
             }
         }
-        let sdk_config = loader.load().await;
-        Self {
-            client: Client::new(&sdk_config),
-            table: config.table.clone(),
+        // An https:// endpoint of its own may present any certificate: the system's roots.
+        if !config
+            .endpoint
+            .as_deref()
+            .is_some_and(|endpoint| endpoint.starts_with("https://"))
+        {
+            loader = loader.http_client(aws_https_client());
         }
+        let store = Self {
+            client: Arc::default(),
+            sdk_config: Arc::new(loader.load().await),
+            table: config.table.clone(),
+        };
+        let warm = store.clone();
+        tokio::spawn(async move {
+            warm.client().await;
+        });
+        store
+    }
+
+    async fn client(&self) -> &Client {
+        self.client
+            .get_or_init(|| async { Client::new(&self.sdk_config) })
+            .await
     }
 
     pub fn table(&self) -> &str {
@@ -181,7 +235,8 @@ impl DynamoStore {
     /// `ttl`) unless it exists. For local servers and tests; in AWS the template owns it.
     pub async fn create_table_if_missing(&self) -> Result<(), StoreError> {
         match self
-            .client
+            .client()
+            .await
             .describe_table()
             .table_name(&self.table)
             .send()
@@ -206,7 +261,8 @@ impl DynamoStore {
                 .expect("key schema element is complete")
         };
         let created = self
-            .client
+            .client()
+            .await
             .create_table()
             .table_name(&self.table)
             .attribute_definitions(attribute("pk"))
@@ -223,7 +279,8 @@ impl DynamoStore {
         }
         for _ in 0..100 {
             let described = self
-                .client
+                .client()
+                .await
                 .describe_table()
                 .table_name(&self.table)
                 .send()
@@ -244,7 +301,8 @@ impl DynamoStore {
             .build()
             .expect("TTL specification is complete");
         if let Err(err) = self
-            .client
+            .client()
+            .await
             .update_time_to_live()
             .table_name(&self.table)
             .time_to_live_specification(ttl)
@@ -258,7 +316,8 @@ impl DynamoStore {
 
     /// Deletes the table (tests use one table per test).
     pub async fn delete_table(&self) -> Result<(), StoreError> {
-        self.client
+        self.client()
+            .await
             .delete_table()
             .table_name(&self.table)
             .send()
@@ -549,7 +608,8 @@ impl DynamoStore {
         match op {
             WriteOp::Put { item, condition } => {
                 let expr = condition_expression(condition);
-                self.client
+                self.client()
+                    .await
                     .put_item()
                     .table_name(&self.table)
                     .set_item(Some(item_attributes(&item)))
@@ -564,7 +624,8 @@ impl DynamoStore {
             }
             WriteOp::Delete { key, condition } => {
                 let expr = condition_expression(condition);
-                self.client
+                self.client()
+                    .await
                     .delete_item()
                     .table_name(&self.table)
                     .set_key(Some(key_attributes(&key)))
@@ -626,7 +687,8 @@ impl DynamoStore {
                 None => guard.to_owned(),
             };
             let updated = self
-                .client
+                .client()
+                .await
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(key_attributes(key)))
@@ -662,7 +724,8 @@ impl DynamoStore {
                     .or_insert_with(|| to_attribute(value));
             }
             let replaced = self
-                .client
+                .client()
+                .await
                 .put_item()
                 .table_name(&self.table)
                 .set_item(Some(fresh))
@@ -784,7 +847,8 @@ impl Store for DynamoStore {
         let now = now_epoch();
         if let [key] = keys {
             let output = self
-                .client
+                .client()
+                .await
                 .get_item()
                 .table_name(&self.table)
                 .set_key(Some(key_attributes(key)))
@@ -832,7 +896,8 @@ impl Store for DynamoStore {
             })
         });
         let output = self
-            .client
+            .client()
+            .await
             .query()
             .table_name(&self.table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
@@ -855,7 +920,8 @@ impl Store for DynamoStore {
     async fn scan(&self, after: Option<&Key>, limit: usize) -> Result<ScanPage, StoreError> {
         let now = now_epoch();
         let output = self
-            .client
+            .client()
+            .await
             .scan()
             .table_name(&self.table)
             .consistent_read(true)
@@ -888,7 +954,8 @@ impl Store for DynamoStore {
                 let mut conflicts = 0;
                 loop {
                     let sent = self
-                        .client
+                        .client()
+                        .await
                         .transact_write_items()
                         .set_transact_items(Some(items.clone()))
                         .send()
@@ -910,7 +977,8 @@ impl Store for DynamoStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.client
+        self.client()
+            .await
             .get_item()
             .table_name(&self.table)
             .set_key(Some(key_attributes(&crate::keys::settings())))
@@ -925,6 +993,27 @@ impl Store for DynamoStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Building the client checks its HTTPS connector, so a compiled-in bundle that did not
+    /// parse would fail here, not at a cold start in AWS.
+    #[tokio::test]
+    async fn the_compiled_in_aws_roots_build_the_client() {
+        let begin = b"-----BEGIN CERTIFICATE-----";
+        let certificates = AWS_ROOTS_PEM
+            .windows(begin.len())
+            .filter(|window| window == begin)
+            .count();
+        assert_eq!(certificates, 5);
+        let store = DynamoStore::connect(&DynamoConfig {
+            table: "t".to_owned(),
+            endpoint: None,
+            region: Some("eu-west-1".to_owned()),
+            timeouts: Timeouts::default(),
+        })
+        .await;
+        store.client().await;
+        assert_eq!(store.table(), "t");
+    }
 
     #[test]
     fn number_sets_go_out_without_repeated_members() {

@@ -68,8 +68,10 @@ impl Item {
         self
     }
 
+    /// The record this item holds, read from the attributes in place (no copy of them: this
+    /// runs for every item every request reads).
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, StoreError> {
-        serde_json::from_value(Value::Object(self.attrs.clone()))
+        T::deserialize(&self.attrs)
             .map_err(|err| StoreError::Corrupt(format!("{}/{}: {err}", self.key.pk, self.key.sk)))
     }
 

@@ -143,10 +143,8 @@ mod tests {
         Arc::clone(&timing)
             .scope(async {
                 store.get_many(&[keys::user(1)]).await.unwrap();
-                let (a, b) = tokio::join!(
-                    store.get_many(&second),
-                    store.query("USER#2", "", None, 10)
-                );
+                let (a, b) =
+                    tokio::join!(store.get_many(&second), store.query("USER#2", "", None, 10));
                 a.unwrap();
                 b.unwrap();
                 store.ping().await.unwrap();
