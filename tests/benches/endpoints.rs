@@ -8,19 +8,20 @@
 //! built (JWT minted, body serialised) outside the timed part.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+
+mod common;
+use common::{MakeRequest, SECRET, WORLD, query_escape, shell, timed};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
-const SECRET: &[u8] = b"default-secret-content";
 const KAS_KEY: &[u8; 32] = b"0123456789abcdef0123456789abcdef";
 const AGENT_TOKEN: &str = "agent-token-plaintext";
-const WORLD: &str = include_str!("../fixtures/world.json");
 const ZEROS: &str = "0000000000000000000000000000000000000000";
 
 /// The world's first key (root's), as `/authorized_keys` is asked for it.
@@ -30,35 +31,12 @@ fn first_key_blob() -> String {
     key.split_whitespace().nth(1).expect("a blob").to_owned()
 }
 
-fn query_escape(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (byte as char).to_string()
-            }
-            _ => format!("%{byte:02X}"),
-        })
-        .collect()
-}
-
 async fn router() -> Router {
     let store = gl_http::seed::in_memory_store(WORLD)
         .await
         .expect("the world imports");
     let state = local_api::state(store, SECRET).with_kas_secret(Some(KAS_KEY));
     local_api::app(state)
-}
-
-fn shell(method: Method, uri: &str, body: Option<&Value>) -> Request<Body> {
-    let jwt = gl_auth::mint_shell_jwt(SECRET, chrono::Utc::now().timestamp(), 60);
-    Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("Content-Type", "application/json")
-        .header("User-Agent", "GitLab-Shell")
-        .header("Gitlab-Shell-Api-Request", jwt)
-        .body(body.map_or_else(Body::empty, |body| Body::from(body.to_string())))
-        .expect("request builds")
 }
 
 fn kas(method: Method, uri: &str, body: Option<&Value>) -> Request<Body> {
@@ -86,8 +64,6 @@ fn push(refs: usize) -> Value {
     json!({"action": "git-receive-pack", "project": "group/private", "key_id": "2",
            "changes": changes.join("\n"), "protocol": "ssh"})
 }
-
-type MakeRequest = Box<dyn Fn() -> Request<Body>>;
 
 /// The endpoints measured: name, request, and the status every answer must have.
 fn cases() -> Vec<(String, MakeRequest, u16)> {
@@ -178,17 +154,7 @@ fn endpoints(c: &mut Criterion) {
             b.iter_custom(|iterations| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iterations {
-                    let request = make();
-                    let router = router.clone();
-                    let started = Instant::now();
-                    let response = runtime.block_on(async move {
-                        let response = router.oneshot(request).await.expect("infallible");
-                        axum::body::to_bytes(response.into_body(), usize::MAX)
-                            .await
-                            .expect("a body")
-                    });
-                    let took = started.elapsed();
-                    std::hint::black_box(response);
+                    let took = timed(&runtime, &router, make());
                     total += took;
                     times.push(took);
                 }

@@ -12,9 +12,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Method, Request};
+use axum::http::Method;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+
+mod common;
+use common::{MakeRequest, SECRET, WORLD, query_escape, shell, timed};
 use serde_json::{Value, json};
 use sha2::Digest as _;
 use tower::ServiceExt as _;
@@ -22,11 +24,6 @@ use tower::ServiceExt as _;
 use gl_store::dynamodb::{DynamoConfig, DynamoStore, Timeouts};
 use gl_store::embedded::EmbeddedStore;
 use gl_store::{Repository, Store};
-
-const SECRET: &[u8] = b"default-secret-content";
-
-type MakeRequest = Box<dyn Fn() -> Request<Body>>;
-const WORLD: &str = include_str!("../fixtures/world.json");
 
 /// The base64 blob of generated key `n`: an ed25519 public key whose 32 bytes are SHA-256(n).
 fn blob(n: usize) -> String {
@@ -81,28 +78,6 @@ async fn loaded(store: Arc<dyn Store>, keys: usize) -> Duration {
         result.expect("applies");
     }
     started.elapsed()
-}
-
-fn shell(method: Method, uri: &str, body: Option<&Value>) -> Request<Body> {
-    let jwt = gl_auth::mint_shell_jwt(SECRET, chrono::Utc::now().timestamp(), 60);
-    Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("Content-Type", "application/json")
-        .header("Gitlab-Shell-Api-Request", jwt)
-        .body(body.map_or_else(Body::empty, |body| Body::from(body.to_string())))
-        .expect("request builds")
-}
-
-fn query_escape(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (byte as char).to_string()
-            }
-            _ => format!("%{byte:02X}"),
-        })
-        .collect()
 }
 
 async fn emulator_store() -> Option<Arc<dyn Store>> {
@@ -184,17 +159,7 @@ fn scale(c: &mut Criterion) {
                     b.iter_custom(|iterations| {
                         let mut total = Duration::ZERO;
                         for _ in 0..iterations {
-                            let request = make();
-                            let router = router.clone();
-                            let started = Instant::now();
-                            let body = runtime.block_on(async move {
-                                let response = router.oneshot(request).await.expect("infallible");
-                                axum::body::to_bytes(response.into_body(), usize::MAX)
-                                    .await
-                                    .expect("a body")
-                            });
-                            total += started.elapsed();
-                            std::hint::black_box(body);
+                            total += timed(&runtime, &router, make());
                         }
                         total
                     })
