@@ -220,35 +220,47 @@ impl Provisioning<'_> {
 
     /// Reads the whole table for records provisioning wrote that the file no longer has.
     async fn plan_prune(self, wanted: &HashSet<Key>, plan: &mut Plan) -> Result<(), StoreError> {
+        self.each_item(|item| {
+            if wanted.contains(&item.key) {
+                return Ok(());
+            }
+            if item.attrs.contains_key(PROVISIONED_LOOKUPS) {
+                let mut ops = vec![WriteOp::Delete {
+                    key: item.key.clone(),
+                    condition: Condition::Exists,
+                }];
+                ops.extend(
+                    provisioned_lookups(&item)
+                        .into_iter()
+                        .map(|key| WriteOp::Delete {
+                            key,
+                            condition: Condition::None,
+                        }),
+                );
+                plan.changes.push(RecordChange {
+                    record: describe(&item.key),
+                    action: Action::Delete,
+                    fields: Vec::new(),
+                    ops,
+                });
+            } else if let Some(what) = made_by_the_service(&item.key) {
+                *plan.left_alone.entry(what).or_default() += 1;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Every item of the table, page by page: what a prune and an export read.
+    async fn each_item(
+        self,
+        mut visit: impl FnMut(Item) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let mut after: Option<Key> = None;
         loop {
             let page = self.repo.store().scan(after.as_ref(), SCAN_PAGE).await?;
             for item in page.items {
-                if wanted.contains(&item.key) {
-                    continue;
-                }
-                if item.attrs.contains_key(PROVISIONED_LOOKUPS) {
-                    let mut ops = vec![WriteOp::Delete {
-                        key: item.key.clone(),
-                        condition: Condition::Exists,
-                    }];
-                    ops.extend(
-                        provisioned_lookups(&item)
-                            .into_iter()
-                            .map(|key| WriteOp::Delete {
-                                key,
-                                condition: Condition::None,
-                            }),
-                    );
-                    plan.changes.push(RecordChange {
-                        record: describe(&item.key),
-                        action: Action::Delete,
-                        fields: Vec::new(),
-                        ops,
-                    });
-                } else if let Some(what) = made_by_the_service(&item.key) {
-                    *plan.left_alone.entry(what).or_default() += 1;
-                }
+                visit(item)?;
             }
             match page.next {
                 Some(next) => after = Some(next),
@@ -264,51 +276,47 @@ impl Provisioning<'_> {
         use keys::ProvisionedRecord as R;
         let mut export = Export::default();
         let world = &mut export.world;
-        let mut after: Option<Key> = None;
-        loop {
-            let page = self.repo.store().scan(after.as_ref(), SCAN_PAGE).await?;
-            for item in page.items {
-                if item.key == keys::settings() {
-                    world.settings = Some(item.decode()?);
-                    world.keeps_gitaly_token = true;
-                    continue;
-                }
-                let Some(record) = keys::provisioned_record(&item.key)
-                    .filter(|_| item.attrs.contains_key(PROVISIONED_LOOKUPS))
-                else {
-                    if let Some(what) = made_by_the_service(&item.key) {
-                        *export.left_out.entry(what).or_default() += 1;
-                    }
-                    continue;
-                };
-                match record {
-                    R::User(_) => world.users.push(item.decode()?),
-                    R::Key(_) => world.keys.push(item.decode()?),
-                    R::Group(_) => world.groups.push(item.decode()?),
-                    R::GroupMember(group, _) => world.group_members.push((group, item.decode()?)),
-                    R::Project(_) => world.projects.push(item.decode()?),
-                    R::ProjectMember(project, _) => {
-                        world.project_members.push((project, item.decode()?))
-                    }
-                    R::ProjectPolicies(project) => {
-                        let stored: super::kas::ProjectPolicies = item.decode()?;
-                        world
-                            .scan_execution_policies
-                            .push((project, stored.policies));
-                    }
-                    R::ErrorTrackingKey(project) => {
-                        world.error_tracking_keys.push((project, item.decode()?))
-                    }
-                    R::Agent(_) => world.agents.push(item.decode()?),
-                    R::PersonalAccessToken(_) => world.personal_access_tokens.push(item.decode()?),
-                    R::ScimToken => world.scim_tokens.push(item.decode()?),
-                }
+        let left_out = &mut export.left_out;
+        self.each_item(|item| {
+            if item.key == keys::settings() {
+                world.settings = Some(item.decode()?);
+                world.keeps_gitaly_token = true;
+                return Ok(());
             }
-            match page.next {
-                Some(next) => after = Some(next),
-                None => return Ok(export),
+            let Some(record) = keys::provisioned_record(&item.key)
+                .filter(|_| item.attrs.contains_key(PROVISIONED_LOOKUPS))
+            else {
+                if let Some(what) = made_by_the_service(&item.key) {
+                    *left_out.entry(what).or_default() += 1;
+                }
+                return Ok(());
+            };
+            match record {
+                R::User(_) => world.users.push(item.decode()?),
+                R::Key(_) => world.keys.push(item.decode()?),
+                R::Group(_) => world.groups.push(item.decode()?),
+                R::GroupMember(group, _) => world.group_members.push((group, item.decode()?)),
+                R::Project(_) => world.projects.push(item.decode()?),
+                R::ProjectMember(project, _) => {
+                    world.project_members.push((project, item.decode()?))
+                }
+                R::ProjectPolicies(project) => {
+                    let stored: super::kas::ProjectPolicies = item.decode()?;
+                    world
+                        .scan_execution_policies
+                        .push((project, stored.policies));
+                }
+                R::ErrorTrackingKey(project) => {
+                    world.error_tracking_keys.push((project, item.decode()?))
+                }
+                R::Agent(_) => world.agents.push(item.decode()?),
+                R::PersonalAccessToken(_) => world.personal_access_tokens.push(item.decode()?),
+                R::ScimToken => world.scim_tokens.push(item.decode()?),
             }
-        }
+            Ok(())
+        })
+        .await?;
+        Ok(export)
     }
 
     /// Every item under `keys`, in batches, several in flight.
