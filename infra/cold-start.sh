@@ -26,7 +26,7 @@ echo "machine: $(nproc) cores, $(uname -m), $(date -u +%F), commit $(git rev-par
 for binary in empty-function "${functions[@]}"; do
   printf '%s: %s bytes\n' "$binary" "$(stat -c %s "target/release/$binary")"
 done
-measure() { python infra/cold_start.py "$@" "${common[@]}"; }
+measure() { python infra/cold_start.py "$@" "${common[@]}" --baseline ./target/release/empty-function; }
 measure ./target/release/empty-function "$unknown" --label "empty function (any event)"
 # A request with one store round trip where one can be made again and again; billing and SCIM
 # requests write, so theirs is an unknown path (404, no store), which still shows their init.

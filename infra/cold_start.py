@@ -7,13 +7,16 @@ response (the first request handled, store round trips included). Each run is a 
 
 Usage: python infra/cold_start.py BINARY EVENT.json --runs N [--env NAME=VALUE ...]
                                  [--replace NAME=VALUE ...] [--kas-jwt] [--expect STATUS]
-                                 [--secret-from-extension] [--label TEXT]
+                                 [--secret-from-extension] [--label TEXT] [--baseline BINARY]
 The event's `{{JWT}}` is replaced by a GitLab Shell JWT keyed with GITLAB_SHELL_SECRET (with
 --kas-jwt, by a KAS JWT keyed with GITLAB_KAS_SECRET), and each `{{NAME}}` given with
 --replace by its value. Every run's first answer must have the status --expect (200). With
 --secret-from-extension the binary is given the secret's ARN instead, and the same loopback
 server stands in for the Parameters and Secrets extension (as deployed), so the run includes
-reading the secret at run time.
+reading the secret at run time. With --baseline, each run of BINARY is paired with a run of
+the baseline binary (the empty function) just before it, and the median of the paired
+differences in init is reported too: the two see the same moment's machine, so the difference
+is steadier than two medians taken minutes apart.
 """
 
 import argparse
@@ -128,6 +131,7 @@ def main():
     parser.add_argument("--expect", type=int, default=200)
     parser.add_argument("--label", default="")
     parser.add_argument("--secret-from-extension", action="store_true")
+    parser.add_argument("--baseline")
     args = parser.parse_args()
 
     env = {
@@ -167,8 +171,7 @@ def main():
         env["GITLAB_SHELL_SECRET_ARN"] = SECRET_ARN
         env["AWS_SESSION_TOKEN"] = SESSION_TOKEN
 
-    inits, firsts = [], []
-    for _ in range(args.runs):
+    def run_once(binary, expect):
         # A Runtime API of its own per process: a killed process's late poll must not take
         # the next process's invocation.
         holder = [Run(event, secret)]
@@ -177,25 +180,35 @@ def main():
         env["AWS_LAMBDA_RUNTIME_API"] = f"127.0.0.1:{server.server_address[1]}"
         env["PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"] = str(server.server_address[1])
         started = time.perf_counter()
-        process = subprocess.Popen([args.binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         finished = run.done.wait(30)
         process.kill()
         process.wait()
         server.shutdown()
         server.server_close()
-        if not finished or run.status != args.expect:
-            raise SystemExit(f"{args.label}: the first invocation did not answer {args.expect}: {run.status}")
-        inits.append((run.first_next - started) * 1000)
-        firsts.append((run.responded - started) * 1000)
+        if not finished or (expect is not None and run.status != expect):
+            raise SystemExit(f"{args.label or binary}: the first invocation did not answer {expect}: {run.status}")
+        return (run.first_next - started) * 1000, (run.responded - started) * 1000
+
+    inits, firsts, over = [], [], []
+    for _ in range(args.runs):
+        if args.baseline:
+            baseline_init, _ = run_once(args.baseline, None)
+        init, first = run_once(args.binary, args.expect)
+        inits.append(init)
+        firsts.append(first)
+        if args.baseline:
+            over.append(init - baseline_init)
 
     def summary(values):
         values = sorted(values)
         p90 = values[min(len(values) - 1, int(len(values) * 0.9))]
         return f"median {statistics.median(values):.2f} ms (min {values[0]:.2f}, p90 {p90:.2f})"
 
+    paired = f"; init over the baseline {summary(over)}" if over else ""
     print(
         f"{args.label or args.binary}: init {summary(inits)}; "
-        f"first answer ({args.expect}) {summary(firsts)}; {len(inits)} runs"
+        f"first answer ({args.expect}) {summary(firsts)}{paired}; {len(inits)} runs"
     )
 
 

@@ -27,11 +27,12 @@ const MAX_BATCH_GET: usize = 100;
 
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
-    /// Built on first use, or by the task [`DynamoStore::connect`] starts: building it parses
-    /// the SDK's endpoint partitions and sets up TLS (a third of a function's init), which
-    /// can run while the runtime waits for the first event instead of before it asks.
+    /// Built on first use, or by the task [`DynamoStore::connect`] starts: loading the SDK's
+    /// configuration, parsing its endpoint partitions and setting up TLS are most of a
+    /// function's init, and can run while the runtime waits for the first event instead of
+    /// before it asks.
     client: Arc<tokio::sync::OnceCell<Client>>,
-    sdk_config: Arc<aws_config::SdkConfig>,
+    config: Arc<DynamoConfig>,
     table: String,
 }
 
@@ -160,58 +161,14 @@ impl DynamoStore {
         Ok(found)
     }
 
-    /// Builds the client from the standard AWS configuration chain. With an endpoint override
-    /// and no credentials in the environment, fixed local credentials are used, since
-    /// emulators accept any. No network call is made here, so Lambda cold starts stay fast.
+    /// A store whose client is built from the standard AWS configuration chain by a task
+    /// started here. With an endpoint override and no credentials in the environment, fixed
+    /// local credentials are used, since emulators accept any. Nothing is read, parsed or
+    /// connected before this returns, so a Lambda function asks for its first event at once.
     pub async fn connect(config: &DynamoConfig) -> Self {
-        let timeouts = aws_config::timeout::TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .operation_attempt_timeout(config.timeouts.attempt)
-            .operation_timeout(config.timeouts.operation)
-            .build();
-        let mut loader =
-            aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts);
-        if let Some(region) = &config.region {
-            loader = loader.region(aws_config::Region::new(region.clone()));
-        }
-        if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
-            // Lambda gives its role's credentials in the environment. Naming the provider
-            // keeps the default chain from being built: its web-identity provider constructs a
-            // whole STS client (and parses the endpoint partitions for it) at init, a third of
-            // a cold start's instructions before this change.
-            loader = loader.credentials_provider(
-                aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
-            );
-        }
-        if let Some(endpoint) = &config.endpoint {
-            loader = loader.endpoint_url(endpoint);
-            if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-                loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                    "local",
-                    "local",
-                    None,
-                    None,
-                    "local-endpoint",
-                ));
-            }
-            if config.region.is_none()
-                && std::env::var_os("AWS_REGION").is_none()
-                && std::env::var_os("AWS_DEFAULT_REGION").is_none()
-            {
-                loader = loader.region(aws_config::Region::new("us-east-1"));
-            }
-        }
-        // An https:// endpoint of its own may present any certificate: the system's roots.
-        if !config
-            .endpoint
-            .as_deref()
-            .is_some_and(|endpoint| endpoint.starts_with("https://"))
-        {
-            loader = loader.http_client(aws_https_client());
-        }
         let store = Self {
             client: Arc::default(),
-            sdk_config: Arc::new(loader.load().await),
+            config: Arc::new(config.clone()),
             table: config.table.clone(),
         };
         let warm = store.clone();
@@ -223,7 +180,7 @@ impl DynamoStore {
 
     async fn client(&self) -> &Client {
         self.client
-            .get_or_init(|| async { Client::new(&self.sdk_config) })
+            .get_or_init(|| async { Client::new(&sdk_config(&self.config).await) })
             .await
     }
 
@@ -988,6 +945,58 @@ impl Store for DynamoStore {
             .map_err(classify)?;
         Ok(())
     }
+}
+
+/// The SDK configuration: the default chain with our timeouts, the compiled-in AWS roots unless
+/// an `https://` endpoint of its own is given, and the environment's credentials named when
+/// Lambda gives them.
+async fn sdk_config(config: &DynamoConfig) -> aws_config::SdkConfig {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(config.timeouts.attempt)
+        .operation_timeout(config.timeouts.operation)
+        .build();
+    let mut loader =
+        aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts);
+    if let Some(region) = &config.region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
+        // Lambda gives its role's credentials in the environment. Naming the provider keeps
+        // the default chain from being built: its web-identity provider constructs a whole
+        // STS client (and parses the endpoint partitions for it), a third of a cold start's
+        // instructions before this change.
+        loader = loader.credentials_provider(
+            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+        );
+    }
+    if let Some(endpoint) = &config.endpoint {
+        loader = loader.endpoint_url(endpoint);
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+            loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "local",
+                "local",
+                None,
+                None,
+                "local-endpoint",
+            ));
+        }
+        if config.region.is_none()
+            && std::env::var_os("AWS_REGION").is_none()
+            && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+        {
+            loader = loader.region(aws_config::Region::new("us-east-1"));
+        }
+    }
+    // An https:// endpoint of its own may present any certificate: the system's roots.
+    if !config
+        .endpoint
+        .as_deref()
+        .is_some_and(|endpoint| endpoint.starts_with("https://"))
+    {
+        loader = loader.http_client(aws_https_client());
+    }
+    loader.load().await
 }
 
 #[cfg(test)]
