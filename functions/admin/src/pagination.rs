@@ -38,8 +38,8 @@ impl Pagination {
         let total_pages = ((total + self.per_page - 1) / self.per_page).max(1);
         // Kaminari: no next or previous page past the last one (`out_of_range?`).
         let out_of_range = self.page > total_pages;
-        let next = (!out_of_range && self.page < total_pages).then_some(self.page + 1);
-        let prev = (!out_of_range && self.page > 1).then_some(self.page - 1);
+        let next = (!out_of_range && self.page < total_pages).then(|| self.page + 1);
+        let prev = (!out_of_range && self.page > 1).then(|| self.page - 1);
         let skip =
             usize::try_from((self.page - 1).saturating_mul(self.per_page)).unwrap_or(usize::MAX);
         let items: Vec<T> = all
@@ -143,5 +143,15 @@ mod tests {
         let past = headers_for(5, 1, 2);
         assert_eq!(past["x-prev-page"], "");
         assert_eq!(past["x-next-page"], "");
+    }
+
+    /// Found by Schemathesis: the last page number an Integer param can hold, past the end,
+    /// once computed a next page that overflowed (a 500).
+    #[test]
+    fn the_largest_page_is_past_the_end() {
+        let last = headers_for(i64::MAX, 20, 3);
+        assert_eq!(last["x-page"], i64::MAX.to_string());
+        assert_eq!(last["x-next-page"], "");
+        assert_eq!(last["x-prev-page"], "");
     }
 }

@@ -250,9 +250,14 @@ impl Store for EmbeddedStore {
                             let mut attrs = existing.map(|item| item.attrs).unwrap_or_default();
                             for (name, addend) in add {
                                 let merged = match addend {
+                                    // A counter stops at i64's bounds instead of wrapping
+                                    // (or panicking): DynamoDB's numbers have 38 digits.
                                     Addend::Number(delta) => Value::from(
-                                        attrs.get(&name).and_then(Value::as_i64).unwrap_or(0)
-                                            + delta,
+                                        attrs
+                                            .get(&name)
+                                            .and_then(Value::as_i64)
+                                            .unwrap_or(0)
+                                            .saturating_add(delta),
                                     ),
                                     Addend::NumberSet(members) => {
                                         let mut set: std::collections::BTreeSet<i64> = attrs

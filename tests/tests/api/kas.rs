@@ -78,6 +78,7 @@ on_both_backends!(
     project_info_and_access,
     usage_metrics_sum_exactly,
     usage_metrics_bad_input,
+    usage_metrics_at_the_integer_limit,
     agent_events_and_configuration,
     starboard_reports_are_idempotent,
     large_scans_and_the_scan_after_them,
@@ -314,6 +315,24 @@ async fn usage_metrics_sum_exactly(app: TestApp) {
     app.take_round_trips();
     post(&app, "/usage_metrics", &body).await;
     assert_eq!(app.take_round_trips(), 1);
+}
+
+/// Found by Schemathesis: a count of i64::MAX added to a counter that already held one was
+/// once a 500 (an overflow in the embedded store). Every report is taken.
+async fn usage_metrics_at_the_integer_limit(app: TestApp) {
+    let huge = json!({"counters": {"k8s_api_proxy_request": i64::MAX}});
+    for _ in 0..2 {
+        let response = post(&app, "/usage_metrics", &huge).await;
+        assert_eq!(
+            (response.status.as_u16(), response.text),
+            (204, String::new())
+        );
+    }
+    let small = json!({"counters": {"k8s_api_proxy_request": 1}});
+    assert_eq!(
+        post(&app, "/usage_metrics", &small).await.status.as_u16(),
+        204
+    );
 }
 
 async fn usage_metrics_bad_input(app: TestApp) {
