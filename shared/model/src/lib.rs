@@ -5,6 +5,7 @@ pub mod access;
 pub mod billing;
 pub mod fingerprint;
 pub mod git_access;
+pub mod json_text;
 pub mod records;
 pub mod ruby;
 pub mod scim;

@@ -295,6 +295,7 @@ pub struct Agent {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UserAccessGrants {
     /// `{"access_as": ...}` when configured, `{}` when not: GitLab stores this slice.
+    #[serde(with = "crate::json_text")]
     pub config: serde_json::Map<String, serde_json::Value>,
     pub projects: Vec<GrantTarget>,
     pub groups: Vec<GrantTarget>,
@@ -510,17 +511,20 @@ mod tests {
 
 /// A Starboard vulnerability finding reported through KAS, under its agent. The UUID (derived
 /// from what identifies the finding) is the idempotency key; the report's own documents are
-/// kept as sent.
+/// kept as sent, as JSON text ([`crate::json_text`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StarboardFinding {
     pub uuid: String,
     pub report_type: String,
     pub agent_id: AgentId,
     pub project_id: ProjectId,
+    #[serde(with = "crate::json_text")]
     pub name: serde_json::Value,
     pub severity: Option<String>,
     pub confidence: String,
+    #[serde(with = "crate::json_text")]
     pub vulnerability: serde_json::Value,
+    #[serde(with = "crate::json_text")]
     pub scanner: serde_json::Value,
     pub updated_at: String,
     /// When the finding was last reported (microseconds since the epoch): against the agent's
@@ -543,6 +547,7 @@ pub struct StarboardScan {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentConfiguration {
     pub agent_id: AgentId,
+    #[serde(with = "crate::json_text")]
     pub agent_config: serde_json::Value,
     #[serde(default)]
     pub user_access: UserAccessGrants,

@@ -81,6 +81,7 @@ on_both_backends!(
     usage_metrics_at_the_integer_limit,
     agent_events_and_configuration,
     starboard_reports_are_idempotent,
+    documents_beyond_dynamodb_limits_are_kept,
     large_scans_and_the_scan_after_them,
     starboard_bad_input,
     policies
@@ -442,6 +443,38 @@ async fn agent_events_and_configuration(app: TestApp) {
     )
     .await;
     assert_eq!(response.status.as_u16(), 204);
+    let configuration = app.repo.kas().agent_configuration(7).await.unwrap();
+    assert_eq!(configuration.map(|c| c.agent_config), Some(stored));
+}
+
+/// Found by Schemathesis: JSON a client sends as it likes (Starboard's documents, an agent's
+/// configuration) may hold numbers DynamoDB's cannot (2.2e-308, 1e300) and nest deeper than
+/// its maps (32): stored as text, they are kept and read back whole on both backends.
+async fn documents_beyond_dynamodb_limits_are_kept(app: TestApp) {
+    let deep = (0..40).fold(
+        json!({"tiny": 2.2250738585072014e-308, "huge": 1e300}),
+        |inner, _| json!({"nested": inner}),
+    );
+    let mut report = vulnerability("CVE-2021-44228");
+    report["vulnerability"]["location"]["extra"] = deep.clone();
+    report["scanner"]["extra"] = deep.clone();
+    let response = send(
+        &app,
+        Method::PUT,
+        "/modules/starboard_vulnerability",
+        report,
+    )
+    .await;
+    assert_eq!(response.status.as_u16(), 200, "{}", response.text);
+    let stored = json!({"gitops": {"manifest_projects": [{"id": "group/private"}]}, "extra": deep,
+                        "user_access": {"access_as": {"agent": {"limit": 1e300}}}});
+    let response = post(
+        &app,
+        "/agent_configuration",
+        &json!({"agent_id": 7, "agent_config": stored}),
+    )
+    .await;
+    assert_eq!(response.status.as_u16(), 204, "{}", response.text);
     let configuration = app.repo.kas().agent_configuration(7).await.unwrap();
     assert_eq!(configuration.map(|c| c.agent_config), Some(stored));
 }
