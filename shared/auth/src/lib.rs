@@ -85,12 +85,23 @@ pub fn shell_secret_from_file(contents: &[u8]) -> Vec<u8> {
 }
 
 /// The JWT a header carries: present, UTF-8 and not blank, or `MissingHeader`.
+/// The longest JWT read. GitLab Shell's and KAS's are about 200 bytes; a longer one is refused
+/// before it is decoded or its signature computed, so a forged token costs us nothing in
+/// proportion to its size. (GitLab has no such bound; API Gateway allows 10 KiB of headers.)
+pub const MAX_JWT_BYTES: usize = 4096;
+
 fn header_token<'a>(header: Option<&'a [u8]>, name: &'static str) -> Result<&'a str, AuthError> {
-    header
+    let token = header
         .and_then(|value| std::str::from_utf8(value).ok())
         .map(str::trim)
         .filter(|value| !value.is_empty())
-        .ok_or(AuthError::MissingHeader(name))
+        .ok_or(AuthError::MissingHeader(name))?;
+    if token.len() > MAX_JWT_BYTES {
+        return Err(AuthError::InvalidToken(format!(
+            "longer than {MAX_JWT_BYTES} bytes"
+        )));
+    }
+    Ok(token)
 }
 
 #[derive(Debug, Serialize, Deserialize)]

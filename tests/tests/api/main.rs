@@ -7,6 +7,7 @@ mod support;
 mod account;
 mod add_on_purchase;
 mod allowed;
+mod attacks;
 mod authentication;
 mod authorized_keys;
 mod bounded;
