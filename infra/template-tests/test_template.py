@@ -8,6 +8,7 @@ builds) are test_iam.py's; the fixtures are in conftest.py."""
 import json
 import re
 
+from routers import router_routes
 from sam_template import PARAMETERS, ROOT, as_list, resources_of
 from test_iam import SECRETS
 
@@ -68,19 +69,6 @@ def test_functions_are_arm64_al2023_with_secrets_from_secrets_manager(expanded):
         if named:
             assert props["Layers"] == [{"Ref": "SecretsExtensionLayerArn"}], name
             assert variables["PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED"] == "false", name
-
-
-def router_routes():
-    """(method, path) pairs the family routers register."""
-    routes = set()
-    for lib in (ROOT / "functions").glob("*/src/**/*.rs"):
-        text = lib.read_text()
-        for path, handlers in re.findall(r'\.route\(\s*"([^"]+)",\s*([^)]*\)(?:\s*\.[a-z_]+\([^)]*\))*)', text):
-            for method in re.findall(r"\b(get|post|put|patch|delete)\(", handlers):
-                # REST API resources have no trailing slash; API Gateway matches `/x/` to `/x`
-                # and the router serves both forms.
-                routes.add((method.upper(), path.rstrip("/") or "/"))
-    return routes
 
 
 def template_routes(source):
