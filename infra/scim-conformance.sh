@@ -5,32 +5,17 @@
 # from the project's, so that their pins cannot clash.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-requirements=infra/scim-conformance/requirements.txt
+source infra/local-server.sh
+client_venv .venv-scim infra/scim-conformance/requirements.txt
 venv=.venv-scim
-stamp="$venv/.requirements.sha256"
-wanted="$(sha256sum "$requirements" | cut -d' ' -f1)"
-if [[ ! -x "$venv/bin/python" || ! -f "$stamp" || "$(cat "$stamp")" != "$wanted" ]]; then
-  echo "==> installing scim2-tester into $venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
-  echo "$wanted" > "$stamp"
-fi
 cargo build --locked -p local-api --bin local-api
 
 run_against() {
   local what="$1"; shift
-  local port data
-  port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  local data
   data="$(mktemp -d)"
-  ./target/debug/local-api --listen "127.0.0.1:$port" --data-dir "$data" \
-    --seed tests/fixtures/world.json "$@" > "$data/server.log" 2>&1 &
-  local pid=$!
-  for _ in $(seq 1 100); do
-    if curl -s -o /dev/null "http://127.0.0.1:$port/api/scim/v2/application/Users"; then
-      break
-    fi
-    sleep 0.2
-  done
+  start_local_api "$data" /api/scim/v2/application/Users --seed tests/fixtures/world.json "$@"
+  local port="$LOCAL_API_PORT"
   local status=0
   echo "==> scim2-tester, group SCIM ($what)"
   "$venv/bin/python" infra/scim-conformance/run.py \
@@ -38,8 +23,7 @@ run_against() {
   echo "==> scim2-tester, instance SCIM ($what)"
   "$venv/bin/python" infra/scim-conformance/run.py \
     --base-url "http://127.0.0.1:$port/api/scim/v2/application" --token scim-instance || status=1
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
+  stop_local_api
   if [[ $status -ne 0 ]]; then
     echo "the server's log:" >&2
     cat "$data/server.log" >&2

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what it needs, starts the DynamoDB emulator on loopback, then runs
 # format and lint checks, the template checks, the whole test suite on both backends, and a real
-# SCIM client (scim2-tester) against the local server.
+# SCIM client (scim2-tester) and Schemathesis (from openapi.yaml) against the local server.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source infra/tools.sh
@@ -30,3 +30,5 @@ echo "==> function binaries within their size ceilings (release build)"
 bash infra/binary-sizes.sh
 echo "==> SCIM conformance: scim2-tester against the local server"
 bash infra/scim-conformance.sh
+echo "==> Schemathesis: requests generated from openapi.yaml against the local server"
+bash infra/schemathesis.sh
