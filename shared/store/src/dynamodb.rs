@@ -179,8 +179,13 @@ impl DynamoStore {
     }
 
     async fn client(&self) -> &Client {
+        // Boxed: the configuration loader's state is large, and unboxed it would sit in the
+        // future of every store call.
         self.client
-            .get_or_init(|| async { Client::new(&sdk_config(&self.config).await) })
+            .get_or_init(|| {
+                Box::pin(async { Client::new(&sdk_config(&self.config).await) })
+                    as std::pin::Pin<Box<dyn std::future::Future<Output = Client> + Send + '_>>
+            })
             .await
     }
 
