@@ -1,6 +1,6 @@
 //! What our own code costs per request: each hot endpoint driven in process through the merged
 //! router on the in-memory store, with its real authentication (JWT verification, agent token
-//! lookup) and no sockets. Criterion estimates the mean; every request is also timed alone,
+//! and personal access token lookups, SCIM bearer tokens) and no sockets. Criterion estimates the mean; every request is also timed alone,
 //! so that the summary printed at the end (and written to
 //! `target/criterion/endpoints-summary.md`) gives the median and the 99th percentile.
 //!
@@ -53,6 +53,51 @@ fn kas(method: Method, uri: &str, body: Option<&Value>) -> Request<Body> {
     request
         .body(body.map_or_else(Body::empty, |body| Body::from(body.to_string())))
         .expect("request builds")
+}
+
+/// A call as CustomersDot's admin automation makes it, with the world's admin token.
+fn admin(method: Method, uri: &str, body: Option<&Value>) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("Content-Type", "application/json")
+        .header("PRIVATE-TOKEN", "pat-plaintext")
+        .body(body.map_or_else(Body::empty, |body| Body::from(body.to_string())))
+        .expect("request builds")
+}
+
+/// A call as Okta makes it to the group's SCIM endpoint, with the world's group token.
+fn scim(method: Method, uri: &str, body: Option<&Value>) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("User-Agent", "Okta SCIM Client 1.0.0")
+        .header("Accept", "application/scim+json")
+        .header("Content-Type", "application/scim+json; charset=utf-8")
+        .header("Authorization", "Bearer scim-group")
+        .body(body.map_or_else(Body::empty, |body| Body::from(body.to_string())))
+        .expect("request builds")
+}
+
+const SUBSCRIPTION: &str = "/api/v4/namespaces/10/gitlab_subscription";
+const SCIM_USERS: &str = "/api/scim/v2/groups/group/Users";
+
+/// What the billing and SCIM reads find: a premium subscription on the group, and a user
+/// its identity provider created. Written once, through the API, before anything is timed.
+fn setup_requests() -> Vec<(Request<Body>, u16)> {
+    let premium = json!({"start_date": "2026-01-15", "end_date": "2036-01-15",
+                         "plan_code": "premium", "seats": 10, "auto_renew": true});
+    let user = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "jane.doe@example.com", "externalId": "jane-idp",
+        "name": {"givenName": "Jane", "familyName": "Doe"},
+        "emails": [{"primary": true, "value": "jane.doe@example.com", "type": "work"}],
+        "active": true
+    });
+    vec![
+        (admin(Method::POST, SUBSCRIPTION, Some(&premium)), 201),
+        (scim(Method::POST, SCIM_USERS, Some(&user)), 201),
+    ]
 }
 
 /// A push by Alice (key 2, a Developer) creating `refs` branches in `group/private`: what
@@ -129,6 +174,27 @@ fn cases() -> Vec<(String, MakeRequest, u16)> {
         }),
         204,
     ));
+    cases.push((
+        "gitlab_subscription".into(),
+        Box::new(|| admin(Method::GET, SUBSCRIPTION, None)),
+        200,
+    ));
+    cases.push((
+        "SCIM user by externalId".into(),
+        Box::new(|| scim(Method::GET, &format!("{SCIM_USERS}/jane-idp"), None)),
+        200,
+    ));
+    cases.push((
+        "SCIM users filtered by userName".into(),
+        Box::new(|| {
+            scim(
+                Method::GET,
+                &format!("{SCIM_USERS}?filter=userName%20eq%20%22jane.doe%40example.com%22"),
+                None,
+            )
+        }),
+        200,
+    ));
     cases
 }
 
@@ -141,6 +207,12 @@ fn endpoints(c: &mut Criterion) {
         .build()
         .expect("a runtime");
     let router = runtime.block_on(router());
+    for (request, status) in setup_requests() {
+        let answer = runtime
+            .block_on(router.clone().oneshot(request))
+            .expect("infallible");
+        assert_eq!(answer.status().as_u16(), status, "setting up the world");
+    }
     let samples: Samples = Arc::default();
     let mut group = c.benchmark_group("endpoints");
     for (name, make, status) in cases() {
