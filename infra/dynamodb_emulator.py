@@ -12,6 +12,11 @@ transaction, to roll back a cancelled one: its cost grows with the table, and pr
 hundred thousand records through it never ends. Here a transaction keeps copies of the items it
 names instead, which is all a rollback needs (a transaction changes nothing else).
 
+DynamoDB answers a TransactWriteItems that repeats a ClientRequestToken it saw succeed in the
+last ten minutes without applying it again (and refuses the token with other parameters);
+moto ignores the token. The SDK keeps one token across its retries, so a retry after a lost
+answer must not apply twice here either: answers are kept by token.
+
 Usage: python infra/dynamodb_emulator.py HOST PORT
 """
 
@@ -20,6 +25,7 @@ import io
 import json
 import sys
 import threading
+import time
 
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
@@ -58,8 +64,65 @@ def _tables_in(request) -> list[str]:
     return sorted(names)
 
 
+TRANSACT_WRITE_ITEMS = "DynamoDB_20120810.TransactWriteItems"
+IDEMPOTENCY_WINDOW_SECONDS = 600
+
+
+class TransactionTokens:
+    """Successful TransactWriteItems answers by ClientRequestToken, for DynamoDB's idempotency.
+    Used under the locks of the tables the transaction names, so a repeat waits for the first."""
+
+    def __init__(self):
+        self._guard = threading.Lock()
+        self._answers: dict[str, tuple[float, str, str, list, bytes]] = {}
+
+    @staticmethod
+    def token_and_parameters(environ, body: bytes):
+        if environ.get("HTTP_X_AMZ_TARGET") != TRANSACT_WRITE_ITEMS:
+            return None, None
+        try:
+            request = json.loads(body or b"{}")
+        except ValueError:
+            return None, None
+        if not isinstance(request, dict) or not isinstance(request.get("ClientRequestToken"), str):
+            return None, None
+        token = request.pop("ClientRequestToken")
+        return token, json.dumps(request, sort_keys=True)
+
+    def answer(self, token: str):
+        with self._guard:
+            now = time.monotonic()
+            expired = [
+                token
+                for token, kept in self._answers.items()
+                if now - kept[0] > IDEMPOTENCY_WINDOW_SECONDS
+            ]
+            for stale in expired:
+                del self._answers[stale]
+            return self._answers.get(token)
+
+    def keep(self, token: str, parameters: str, status: str, headers: list, body: bytes) -> None:
+        with self._guard:
+            self._answers[token] = (time.monotonic(), parameters, status, headers, body)
+
+
+def idempotent_parameter_mismatch(start_response):
+    body = json.dumps(
+        {
+            "__type": "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException",
+            "message": "Request parameters do not match the original request for this client request token",
+        }
+    ).encode()
+    start_response(
+        "400 Bad Request",
+        [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
+
+
 def one_request_at_a_time_per_table(app):
     guard = threading.Lock()
+    tokens = TransactionTokens()
     locks: dict[str, threading.Lock] = {}
     global_lock = threading.Lock()
 
@@ -86,8 +149,26 @@ def one_request_at_a_time_per_table(app):
         for lock in held:
             lock.acquire()
         try:
+            token, parameters = tokens.token_and_parameters(environ, body)
+            if token is not None:
+                kept = tokens.answer(token)
+                if kept is not None:
+                    _, kept_parameters, status, headers, answer = kept
+                    if kept_parameters != parameters:
+                        return idempotent_parameter_mismatch(start_response)
+                    start_response(status, headers)
+                    return [answer]
+            answered = {}
+
+            def remember(status, headers, exc_info=None):
+                answered["status"], answered["headers"] = status, list(headers)
+                return start_response(status, headers, exc_info)
+
             # Drain the body inside the locks: moto builds it from the tables it just changed.
-            return [b"".join(app(environ, start_response))]
+            answer = b"".join(app(environ, remember))
+            if token is not None and answered.get("status", "").startswith("200"):
+                tokens.keep(token, parameters, answered["status"], answered["headers"], answer)
+            return [answer]
         finally:
             for lock in reversed(held):
                 lock.release()

@@ -87,6 +87,7 @@ async fn emulator_store() -> Option<Arc<dyn Store>> {
         endpoint: Some(endpoint),
         region: Some("us-east-1".to_owned()),
         timeouts: Timeouts::EMULATOR,
+        http_client: None,
     })
     .await;
     store

@@ -174,6 +174,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             endpoint: Some(endpoint.clone()),
             region: None,
             timeouts: Default::default(),
+            http_client: None,
         })
         .await;
         store

@@ -209,6 +209,7 @@ impl Config {
                 endpoint: lookup("DYNAMODB_ENDPOINT"),
                 region: None,
                 timeouts: Timeouts::default(),
+                http_client: None,
             },
             shell_secret,
             error_tracking_token,

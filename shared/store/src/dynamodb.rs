@@ -43,13 +43,20 @@ pub struct DynamoConfig {
     pub endpoint: Option<String>,
     pub region: Option<String>,
     pub timeouts: Timeouts,
+    /// The HTTP client the SDK sends with, instead of ours: the fault tests put one here that
+    /// throttles, resets, times out or loses answers on purpose.
+    pub http_client: Option<aws_sdk_dynamodb::config::SharedHttpClient>,
 }
 
-/// How long the SDK waits for DynamoDB: per attempt (then it retries) and per operation.
+/// How long DynamoDB may take: per attempt (then the SDK retries), per operation (all its
+/// attempts), and per request (every store call one HTTP request makes). The request deadline
+/// stays below the functions' 28 s timeout, so a store that cannot answer is a 503 with
+/// GitLab's body, not a Lambda timeout that API Gateway turns into its own 504.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     pub attempt: Duration,
     pub operation: Duration,
+    pub request: Duration,
 }
 
 impl Default for Timeouts {
@@ -58,6 +65,7 @@ impl Default for Timeouts {
         Self {
             attempt: Duration::from_secs(3),
             operation: Duration::from_secs(8),
+            request: Duration::from_secs(20),
         }
     }
 }
@@ -68,8 +76,17 @@ impl Timeouts {
     pub const EMULATOR: Self = Self {
         attempt: Duration::from_secs(30),
         operation: Duration::from_secs(60),
+        request: Duration::from_secs(120),
     };
 }
+
+/// How often the SDK tries one call (throttling, 5xx, resets and timed-out attempts are
+/// retried), and its backoff: a random wait below 25 ms, 50 ms, ... at most 1 s (the SDK's
+/// "standard" mode, with full jitter). The SDK's own default starts at 1 s, longer than most
+/// requests here take in all.
+const MAX_ATTEMPTS: u32 = 3;
+const INITIAL_BACKOFF: Duration = Duration::from_millis(25);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// How often a transaction cancelled by a concurrent one on the same items goes again.
 const MAX_CONFLICT_RETRIES: u32 = 5;
@@ -191,6 +208,24 @@ impl DynamoStore {
 
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// Runs one store call within what is left of the request's deadline (the whole
+    /// [`Timeouts::request`] outside a request). Cut short, the call is unavailability: a
+    /// write cut short applied all or nothing, as every write is one request to DynamoDB.
+    async fn within_deadline<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let deadline = self.config.timeouts.request;
+        let left = crate::timing::request_elapsed()
+            .map_or(deadline, |elapsed| deadline.saturating_sub(elapsed));
+        tokio::time::timeout(left, call).await.unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(format!(
+                "the request's {} s store deadline passed",
+                deadline.as_secs_f32()
+            )))
+        })
     }
 
     /// Creates the table as `template.yaml` declares it (pk/sk strings, on-demand, TTL on
@@ -565,41 +600,29 @@ fn non_empty<K, V>(map: HashMap<K, V>) -> Option<HashMap<K, V>> {
     (!map.is_empty()).then_some(map)
 }
 
+/// Whether repeating `op` after it applied leaves the table, and the answer, as applying it
+/// once does. The SDK repeats a request whose answer it lost (a reset connection, an attempt
+/// timed out after DynamoDB applied it): an `ADD` of a number would then count twice, and a
+/// conditional write would fail its own condition (a create answering "already exists").
+fn repeat_is_harmless(op: &WriteOp) -> bool {
+    match op {
+        WriteOp::Put { condition, .. } | WriteOp::Delete { condition, .. } => {
+            *condition == Condition::None
+        }
+        WriteOp::Update { add, condition, .. } => {
+            *condition == Condition::None
+                && add
+                    .iter()
+                    .all(|(_, addend)| matches!(addend, Addend::NumberSet(_)))
+        }
+        WriteOp::Check { .. } => true,
+    }
+}
+
 impl DynamoStore {
     async fn write_one(&self, op: WriteOp) -> Result<(), StoreError> {
+        let idempotent = !repeat_is_harmless(&op);
         match op {
-            WriteOp::Put { item, condition } => {
-                let expr = condition_expression(condition);
-                self.client()
-                    .await
-                    .put_item()
-                    .table_name(&self.table)
-                    .set_item(Some(item_attributes(&item)))
-                    .set_condition_expression(expr.as_ref().map(|e| e.text.clone()))
-                    .set_expression_attribute_names(
-                        expr.as_ref().and_then(|e| non_empty(e.names.clone())),
-                    )
-                    .set_expression_attribute_values(expr.and_then(|e| non_empty(e.values)))
-                    .send()
-                    .await
-                    .map_err(classify)?;
-            }
-            WriteOp::Delete { key, condition } => {
-                let expr = condition_expression(condition);
-                self.client()
-                    .await
-                    .delete_item()
-                    .table_name(&self.table)
-                    .set_key(Some(key_attributes(&key)))
-                    .set_condition_expression(expr.as_ref().map(|e| e.text.clone()))
-                    .set_expression_attribute_names(
-                        expr.as_ref().and_then(|e| non_empty(e.names.clone())),
-                    )
-                    .set_expression_attribute_values(expr.and_then(|e| non_empty(e.values)))
-                    .send()
-                    .await
-                    .map_err(classify)?;
-            }
             WriteOp::Update {
                 key,
                 add,
@@ -607,8 +630,8 @@ impl DynamoStore {
                 set_if_absent,
                 condition,
             } => {
-                self.update_unexpired(&key, &add, &set, &set_if_absent, condition)
-                    .await?
+                self.update_unexpired(&key, &add, &set, &set_if_absent, condition, idempotent)
+                    .await
             }
             WriteOp::Check { key, condition } => {
                 // A lone condition check: read consistently and evaluate it here.
@@ -617,12 +640,86 @@ impl DynamoStore {
                     .await?
                     .pop()
                     .flatten();
-                if !condition.holds(found.as_ref()) {
-                    return Err(StoreError::ConditionFailed);
+                if condition.holds(found.as_ref()) {
+                    Ok(())
+                } else {
+                    Err(StoreError::ConditionFailed)
                 }
             }
+            other => self.send_one(self.transact_item(other), idempotent).await,
+        }
+    }
+
+    /// One write of one item. `idempotent` ones go as a one-item `TransactWriteItems`: the SDK
+    /// gives each call a `ClientRequestToken` and keeps it across its retries, and DynamoDB
+    /// answers a repeated token (for 10 minutes) without applying the write again. That costs
+    /// twice the write units of a plain request, in the same single round trip; writes whose
+    /// repeat is harmless go plain.
+    async fn send_one(&self, write: TransactWriteItem, idempotent: bool) -> Result<(), StoreError> {
+        if idempotent {
+            return self.transact(vec![write]).await;
+        }
+        let client = self.client().await;
+        if let Some(put) = write.put {
+            client
+                .put_item()
+                .table_name(put.table_name)
+                .set_item(Some(put.item))
+                .set_condition_expression(put.condition_expression)
+                .set_expression_attribute_names(put.expression_attribute_names)
+                .set_expression_attribute_values(put.expression_attribute_values)
+                .send()
+                .await
+                .map_err(classify)?;
+        } else if let Some(delete) = write.delete {
+            client
+                .delete_item()
+                .table_name(delete.table_name)
+                .set_key(Some(delete.key))
+                .set_condition_expression(delete.condition_expression)
+                .set_expression_attribute_names(delete.expression_attribute_names)
+                .set_expression_attribute_values(delete.expression_attribute_values)
+                .send()
+                .await
+                .map_err(classify)?;
+        } else if let Some(update) = write.update {
+            client
+                .update_item()
+                .table_name(update.table_name)
+                .set_key(Some(update.key))
+                .update_expression(update.update_expression)
+                .set_condition_expression(update.condition_expression)
+                .set_expression_attribute_names(update.expression_attribute_names)
+                .set_expression_attribute_values(update.expression_attribute_values)
+                .send()
+                .await
+                .map_err(classify)?;
         }
         Ok(())
+    }
+
+    /// One `TransactWriteItems`, sent again (with a new token) while it is cancelled by a
+    /// concurrent transaction on one of its items: such a transaction applied nothing, so
+    /// commutative writes (counter and set adds) from concurrent requests then all land.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+        let mut conflicts = 0;
+        loop {
+            let sent = self
+                .client()
+                .await
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            match sent {
+                Ok(_) => return Ok(()),
+                Err(err) if conflicts < MAX_CONFLICT_RETRIES && is_conflict(&err) => {
+                    conflicts += 1;
+                    tokio::time::sleep(backoff_with_jitter(conflicts)).await;
+                }
+                Err(err) => return Err(classify(err)),
+            }
+        }
     }
 
     /// An update that treats an expired item as absent, as reads do: DynamoDB keeps expired
@@ -636,6 +733,7 @@ impl DynamoStore {
         set: &[(String, Value)],
         set_if_absent: &[(String, Value)],
         condition: Condition,
+        idempotent: bool,
     ) -> Result<(), StoreError> {
         for _ in 0..5 {
             let now = now_epoch();
@@ -648,22 +746,24 @@ impl DynamoStore {
                 Some(user) => format!("({user}) AND {guard}"),
                 None => guard.to_owned(),
             };
-            let updated = self
-                .client()
-                .await
-                .update_item()
+            let guarded = Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(key_attributes(key)))
                 .update_expression(update)
                 .condition_expression(full)
                 .set_expression_attribute_names(Some(names))
                 .set_expression_attribute_values(Some(values))
-                .send()
-                .await
-                .map_err(classify);
+                .build()
+                .expect("update is complete");
+            let updated = self
+                .send_one(
+                    TransactWriteItem::builder().update(guarded).build(),
+                    idempotent,
+                )
+                .await;
             match updated {
                 Err(StoreError::ConditionFailed) => {}
-                other => return other.map(|_| ()),
+                other => return other,
             }
             // Live items failed the caller's condition; absent or expired ones are empty.
             if self
@@ -685,21 +785,23 @@ impl DynamoStore {
                     .entry(name.clone())
                     .or_insert_with(|| to_attribute(value));
             }
-            let replaced = self
-                .client()
-                .await
-                .put_item()
+            let replace = Put::builder()
                 .table_name(&self.table)
                 .set_item(Some(fresh))
                 .condition_expression("attribute_exists(pk) AND #ttlx <= :nowx")
                 .expression_attribute_names("#ttlx", TTL_ATTRIBUTE)
                 .expression_attribute_values(":nowx", AttributeValue::N(now.to_string()))
-                .send()
-                .await
-                .map_err(classify);
+                .build()
+                .expect("put is complete");
+            let replaced = self
+                .send_one(
+                    TransactWriteItem::builder().put(replace).build(),
+                    idempotent,
+                )
+                .await;
             match replaced {
                 Err(StoreError::ConditionFailed) => continue,
-                other => return other.map(|_| ()),
+                other => return other,
             }
         }
         Err(StoreError::Unavailable(
@@ -781,66 +883,69 @@ impl DynamoStore {
 #[async_trait]
 impl Store for DynamoStore {
     async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
-        // DynamoDB rejects keys over its size limits; no such item can exist, so a lookup by an
-        // over-long username or path simply finds nothing, as on the embedded store.
-        if keys.iter().any(|key| !key.fits_dynamodb()) {
-            let fitting: Vec<Key> = keys
-                .iter()
-                .filter(|key| key.fits_dynamodb())
-                .cloned()
-                .collect();
-            let mut found = if fitting.is_empty() {
-                Vec::new()
-            } else {
-                self.get_many(&fitting).await?
+        self.within_deadline(async {
+            // DynamoDB rejects keys over its size limits; no such item can exist, so a lookup by an
+            // over-long username or path simply finds nothing, as on the embedded store.
+            if keys.iter().any(|key| !key.fits_dynamodb()) {
+                let fitting: Vec<Key> = keys
+                    .iter()
+                    .filter(|key| key.fits_dynamodb())
+                    .cloned()
+                    .collect();
+                let mut found = if fitting.is_empty() {
+                    Vec::new()
+                } else {
+                    self.get_many(&fitting).await?
+                }
+                .into_iter();
+                return Ok(keys
+                    .iter()
+                    .map(|key| {
+                        if key.fits_dynamodb() {
+                            found.next().flatten()
+                        } else {
+                            None
+                        }
+                    })
+                    .collect());
             }
-            .into_iter();
-            return Ok(keys
+            let now = now_epoch();
+            if let [key] = keys {
+                let output = self
+                    .client()
+                    .await
+                    .get_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key_attributes(key)))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                let item = output.item.map(from_item).transpose()?;
+                return Ok(vec![item.filter(|item| !item.expired(now))]);
+            }
+            // BatchGetItem rejects duplicate keys: ask once per distinct key, answer in order.
+            let mut distinct: Vec<&Key> = keys.iter().collect();
+            distinct.sort();
+            distinct.dedup();
+            // Batches of 100 go out together, so a read of any size stays one round trip.
+            let batches = futures_util::future::try_join_all(
+                distinct
+                    .chunks(MAX_BATCH_GET)
+                    .map(|chunk| self.batch_get(chunk)),
+            )
+            .await?;
+            let found: HashMap<Key, Item> = batches
+                .into_iter()
+                .flatten()
+                .map(|item| (item.key.clone(), item))
+                .collect();
+            Ok(keys
                 .iter()
-                .map(|key| {
-                    if key.fits_dynamodb() {
-                        found.next().flatten()
-                    } else {
-                        None
-                    }
-                })
-                .collect());
-        }
-        let now = now_epoch();
-        if let [key] = keys {
-            let output = self
-                .client()
-                .await
-                .get_item()
-                .table_name(&self.table)
-                .set_key(Some(key_attributes(key)))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(classify)?;
-            let item = output.item.map(from_item).transpose()?;
-            return Ok(vec![item.filter(|item| !item.expired(now))]);
-        }
-        // BatchGetItem rejects duplicate keys: ask once per distinct key, answer in order.
-        let mut distinct: Vec<&Key> = keys.iter().collect();
-        distinct.sort();
-        distinct.dedup();
-        // Batches of 100 go out together, so a read of any size stays one round trip.
-        let batches = futures_util::future::try_join_all(
-            distinct
-                .chunks(MAX_BATCH_GET)
-                .map(|chunk| self.batch_get(chunk)),
-        )
-        .await?;
-        let found: HashMap<Key, Item> = batches
-            .into_iter()
-            .flatten()
-            .map(|item| (item.key.clone(), item))
-            .collect();
-        Ok(keys
-            .iter()
-            .map(|key| found.get(key).filter(|item| !item.expired(now)).cloned())
-            .collect())
+                .map(|key| found.get(key).filter(|item| !item.expired(now)).cloned())
+                .collect())
+        })
+        .await
     }
 
     async fn query(
@@ -850,109 +955,100 @@ impl Store for DynamoStore {
         start_after: Option<&str>,
         limit: usize,
     ) -> Result<Page, StoreError> {
-        let now = now_epoch();
-        let start = start_after.map(|sk| {
-            key_attributes(&Key {
-                pk: pk.to_owned(),
-                sk: sk.to_owned(),
-            })
-        });
-        let output = self
-            .client()
-            .await
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-            .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
-            .consistent_read(true)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(classify)?;
-        let items = live_items(output.items.unwrap_or_default(), now)?;
-        let next = output
-            .last_evaluated_key
-            .and_then(|mut key| key.remove("sk"))
-            .and_then(|sk| sk.as_s().ok().cloned());
-        Ok(Page { items, next })
+        self.within_deadline(async {
+            let now = now_epoch();
+            let start = start_after.map(|sk| {
+                key_attributes(&Key {
+                    pk: pk.to_owned(),
+                    sk: sk.to_owned(),
+                })
+            });
+            let output = self
+                .client()
+                .await
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+                .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
+                .consistent_read(true)
+                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            let items = live_items(output.items.unwrap_or_default(), now)?;
+            let next = output
+                .last_evaluated_key
+                .and_then(|mut key| key.remove("sk"))
+                .and_then(|sk| sk.as_s().ok().cloned());
+            Ok(Page { items, next })
+        })
+        .await
     }
 
     async fn scan(&self, after: Option<&Key>, limit: usize) -> Result<ScanPage, StoreError> {
-        let now = now_epoch();
-        let output = self
-            .client()
-            .await
-            .scan()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .set_exclusive_start_key(after.map(key_attributes))
-            .send()
-            .await
-            .map_err(classify)?;
-        let items = live_items(output.items.unwrap_or_default(), now)?;
-        let next = output.last_evaluated_key.and_then(|mut key| {
-            Some(Key {
-                pk: key.remove("pk")?.as_s().ok()?.clone(),
-                sk: key.remove("sk")?.as_s().ok()?.clone(),
-            })
-        });
-        Ok(ScanPage { items, next })
+        self.within_deadline(async {
+            let now = now_epoch();
+            let output = self
+                .client()
+                .await
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(after.map(key_attributes))
+                .send()
+                .await
+                .map_err(classify)?;
+            let items = live_items(output.items.unwrap_or_default(), now)?;
+            let next = output.last_evaluated_key.and_then(|mut key| {
+                Some(Key {
+                    pk: key.remove("pk")?.as_s().ok()?.clone(),
+                    sk: key.remove("sk")?.as_s().ok()?.clone(),
+                })
+            });
+            Ok(ScanPage { items, next })
+        })
+        .await
     }
 
     async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
         crate::check_distinct_items(&ops)?;
-        match ops.len() {
-            0 => Ok(()),
-            1 => {
-                self.write_one(ops.into_iter().next().expect("one op"))
-                    .await
-            }
-            _ => {
-                let items: Vec<TransactWriteItem> =
-                    ops.into_iter().map(|op| self.transact_item(op)).collect();
-                let mut conflicts = 0;
-                loop {
-                    let sent = self
-                        .client()
+        self.within_deadline(async {
+            match ops.len() {
+                0 => Ok(()),
+                1 => {
+                    self.write_one(ops.into_iter().next().expect("one op"))
                         .await
-                        .transact_write_items()
-                        .set_transact_items(Some(items.clone()))
-                        .send()
-                        .await;
-                    match sent {
-                        Ok(_) => return Ok(()),
-                        // A transaction that met another on one of its items applied nothing
-                        // and may simply go again: commutative writes (counter and set adds)
-                        // from concurrent requests then all land.
-                        Err(err) if conflicts < MAX_CONFLICT_RETRIES && is_conflict(&err) => {
-                            conflicts += 1;
-                            tokio::time::sleep(backoff_with_jitter(conflicts)).await;
-                        }
-                        Err(err) => return Err(classify(err)),
-                    }
+                }
+                _ => {
+                    self.transact(ops.into_iter().map(|op| self.transact_item(op)).collect())
+                        .await
                 }
             }
-        }
+        })
+        .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.client()
-            .await
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key_attributes(&crate::keys::settings())))
-            .projection_expression("pk")
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(())
+        self.within_deadline(async {
+            self.client()
+                .await
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(key_attributes(&crate::keys::settings())))
+                .projection_expression("pk")
+                .send()
+                .await
+                .map_err(classify)?;
+            Ok(())
+        })
+        .await
     }
 }
 
-/// The SDK configuration: the default chain with our timeouts, the compiled-in AWS roots unless
+/// The SDK configuration: the default chain with our timeouts and retries, the compiled-in AWS roots unless
 /// an `https://` endpoint of its own is given, and the environment's credentials named when
 /// Lambda gives them.
 async fn sdk_config(config: &DynamoConfig) -> aws_config::SdkConfig {
@@ -961,8 +1057,13 @@ async fn sdk_config(config: &DynamoConfig) -> aws_config::SdkConfig {
         .operation_attempt_timeout(config.timeouts.attempt)
         .operation_timeout(config.timeouts.operation)
         .build();
-    let mut loader =
-        aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts);
+    let retries = aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(MAX_ATTEMPTS)
+        .with_initial_backoff(INITIAL_BACKOFF)
+        .with_max_backoff(MAX_BACKOFF);
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .retry_config(retries);
     if let Some(region) = &config.region {
         loader = loader.region(aws_config::Region::new(region.clone()));
     }
@@ -994,7 +1095,9 @@ async fn sdk_config(config: &DynamoConfig) -> aws_config::SdkConfig {
         }
     }
     // An https:// endpoint of its own may present any certificate: the system's roots.
-    if !config
+    if let Some(client) = &config.http_client {
+        loader = loader.http_client(client.clone());
+    } else if !config
         .endpoint
         .as_deref()
         .is_some_and(|endpoint| endpoint.starts_with("https://"))
@@ -1007,6 +1110,58 @@ async fn sdk_config(config: &DynamoConfig) -> aws_config::SdkConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A store that cannot answer must be a 503 of ours before Lambda ends the function: an
+    /// attempt fits in an operation, an operation in the request's deadline, and that in the
+    /// functions' timeout in `template.yaml`.
+    #[test]
+    fn the_deadlines_nest_inside_the_function_timeout() {
+        let function_timeout = include_str!("../../../template.yaml")
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("Timeout: "))
+            .and_then(|seconds| seconds.parse::<u64>().ok())
+            .map(Duration::from_secs)
+            .expect("the template sets the functions' timeout");
+        for timeouts in [Timeouts::default(), Timeouts::EMULATOR] {
+            assert!(timeouts.attempt < timeouts.operation, "{timeouts:?}");
+            assert!(timeouts.operation < timeouts.request, "{timeouts:?}");
+        }
+        assert!(Timeouts::default().request < function_timeout);
+    }
+
+    #[test]
+    fn only_writes_whose_repeat_is_harmless_go_plain() {
+        let key = Key {
+            pk: "p".to_owned(),
+            sk: "s".to_owned(),
+        };
+        let update = |add: Vec<(String, Addend)>, condition| WriteOp::Update {
+            key: key.clone(),
+            add,
+            set: vec![("a".to_owned(), Value::from(1))],
+            set_if_absent: Vec::new(),
+            condition,
+        };
+        let put = |condition| WriteOp::Put {
+            item: Item::new(key.clone(), &serde_json::json!({})),
+            condition,
+        };
+        let count = || vec![("count".to_owned(), Addend::Number(1))];
+        let members = || vec![("ids".to_owned(), Addend::NumberSet(vec![1]))];
+        assert!(repeat_is_harmless(&put(Condition::None)));
+        assert!(repeat_is_harmless(&update(members(), Condition::None)));
+        assert!(repeat_is_harmless(&update(Vec::new(), Condition::None)));
+        assert!(!repeat_is_harmless(&put(Condition::NotExists)));
+        assert!(!repeat_is_harmless(&update(count(), Condition::None)));
+        assert!(!repeat_is_harmless(&update(
+            Vec::new(),
+            Condition::VersionEquals(3)
+        )));
+        assert!(!repeat_is_harmless(&WriteOp::Delete {
+            key: key.clone(),
+            condition: Condition::Exists,
+        }));
+    }
 
     /// Building the client checks its HTTPS connector, so a compiled-in bundle that did not
     /// parse would fail here, not at a cold start in AWS.
@@ -1023,6 +1178,7 @@ mod tests {
             endpoint: None,
             region: Some("eu-west-1".to_owned()),
             timeouts: Timeouts::default(),
+            http_client: None,
         })
         .await;
         store.client().await;

@@ -16,15 +16,34 @@ tokio::task_local! {
     static CURRENT: Arc<RequestStoreTiming>;
 }
 
-/// One request's store accounting.
-#[derive(Debug, Default)]
+/// One request's store accounting, from when the request began.
+#[derive(Debug)]
 pub struct RequestStoreTiming {
     rounds: AtomicU32,
     in_flight: AtomicU32,
     busy_nanos: AtomicU64,
     /// When the calls now in flight began, as nanoseconds after `origin`.
     busy_since: AtomicU64,
-    origin: std::sync::OnceLock<Instant>,
+    /// When the request began.
+    origin: Instant,
+}
+
+impl Default for RequestStoreTiming {
+    fn default() -> Self {
+        Self {
+            rounds: AtomicU32::new(0),
+            in_flight: AtomicU32::new(0),
+            busy_nanos: AtomicU64::new(0),
+            busy_since: AtomicU64::new(0),
+            origin: Instant::now(),
+        }
+    }
+}
+
+/// How long ago the current request began; `None` outside one. The DynamoDB adapter measures
+/// its per-request deadline from here.
+pub fn request_elapsed() -> Option<Duration> {
+    CURRENT.try_with(|timing| timing.origin.elapsed()).ok()
 }
 
 impl RequestStoreTiming {
@@ -44,8 +63,7 @@ impl RequestStoreTiming {
     }
 
     fn now(&self) -> u64 {
-        let origin = *self.origin.get_or_init(Instant::now);
-        u64::try_from(origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
     fn started(&self) {

@@ -15,6 +15,7 @@ mod captured_logs;
 mod check;
 mod discover;
 mod error_tracking;
+mod faults;
 mod git_audit_event;
 mod gitaly;
 mod gitlab_subscription;

@@ -43,24 +43,28 @@ fn scim(
     request.body(body).expect("request builds")
 }
 
-async fn group_call(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    body: Option<&Value>,
-) -> TestResponse {
-    app.send(scim(
+/// Okta's call of the test world's group SCIM API, `path` below its base.
+pub(crate) fn group_request(method: Method, path: &str, body: Option<&Value>) -> Request<Body> {
+    scim(
         method,
         &format!("{GROUP}{path}"),
         Some(GROUP_TOKEN),
         OKTA_AGENT,
         body,
-    ))
-    .await
+    )
+}
+
+pub(crate) async fn group_call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+) -> TestResponse {
+    app.send(group_request(method, path, body)).await
 }
 
 /// Okta's create, as its SCIM 2.0 reference shows it.
-fn okta_user(external_id: &str, user_name: &str, email: &str) -> Value {
+pub(crate) fn okta_user(external_id: &str, user_name: &str, email: &str) -> Value {
     json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
         "userName": user_name,

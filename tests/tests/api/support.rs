@@ -134,21 +134,27 @@ pub fn dynamo_endpoint() -> Option<String> {
     }
 }
 
-/// A table of its own for one test: moto's queries slow down as a table grows.
-pub async fn fresh_dynamo_table() -> Option<DynamoStore> {
-    let endpoint = dynamo_endpoint()?;
-    let table = format!(
-        "t{}-{}-{}",
+/// A name part no other test of this run or an earlier one has: for tables of their own.
+pub fn unique_suffix() -> String {
+    format!(
+        "{}-{}-{}",
         std::process::id(),
         TABLE_SEQUENCE.fetch_add(1, Ordering::SeqCst),
         chrono::Utc::now().timestamp_micros()
-    );
+    )
+}
+
+/// A table of its own for one test: moto's queries slow down as a table grows.
+pub async fn fresh_dynamo_table() -> Option<DynamoStore> {
+    let endpoint = dynamo_endpoint()?;
+    let table = format!("t{}", unique_suffix());
     let store = DynamoStore::connect(&DynamoConfig {
         table,
         endpoint: Some(endpoint),
         region: Some("us-east-1".into()),
         // moto on a loaded 2-core machine answers a 16,000-UUID scan in seconds.
         timeouts: gl_store::dynamodb::Timeouts::EMULATOR,
+        http_client: None,
     })
     .await;
     store
@@ -211,17 +217,21 @@ impl TestApp {
 
     /// The test world of `fixtures/world.json` on `backend`.
     pub async fn seeded(backend: Backend) -> Option<Self> {
-        let app = Self::empty(backend).await?;
+        Some(Self::empty(backend).await?.with_world().await)
+    }
+
+    /// This app with the test world of `fixtures/world.json` imported.
+    pub async fn with_world(self) -> Self {
         local_api::import_seed_bytes(
-            &app.repo,
+            &self.repo,
             WORLD.as_bytes(),
             std::path::Path::new("world.json"),
         )
         .await
         .expect("the test world imports");
-        app.repo.forget_settings();
-        app.counter.reset();
-        Some(app)
+        self.repo.forget_settings();
+        self.counter.reset();
+        self
     }
 
     pub async fn send(&self, request: Request<Body>) -> TestResponse {
@@ -247,15 +257,8 @@ impl TestApp {
         content_type: &str,
         body: String,
     ) -> TestResponse {
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri(path)
-            .header("Content-Type", content_type)
-            .header("User-Agent", "GitLab-Shell")
-            .header("Gitlab-Shell-Api-Request", jwt_now())
-            .body(Body::from(body))
-            .expect("request builds");
-        self.send(request).await
+        self.send(shell_post_request(path, content_type, body))
+            .await
     }
 
     /// KAS's call of an endpoint without an agent: a fresh KAS JWT and a JSON body.
@@ -358,6 +361,18 @@ pub fn shell_request(method: Method, path_and_query: &str, token: &str) -> Reque
         .header("X-Request-Id", "01JCORRELATION")
         .header("Gitlab-Shell-Api-Request", token)
         .body(Body::empty())
+        .expect("request builds")
+}
+
+/// A POST as GitLab Shell and Gitaly send it: a fresh JWT, `body` as `content_type`.
+pub fn shell_post_request(path: &str, content_type: &str, body: String) -> Request<Body> {
+    Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header("Content-Type", content_type)
+        .header("User-Agent", "GitLab-Shell")
+        .header("Gitlab-Shell-Api-Request", jwt_now())
+        .body(Body::from(body))
         .expect("request builds")
 }
 

@@ -16,6 +16,7 @@ async fn unreachable_app() -> TestApp {
         endpoint: Some("http://127.0.0.1:9".into()),
         region: Some("us-east-1".into()),
         timeouts: Default::default(),
+        http_client: None,
     })
     .await;
     TestApp::over(Arc::new(store), None)
@@ -64,6 +65,7 @@ async fn a_missing_table_answers_503() {
         endpoint: Some(endpoint),
         region: Some("us-east-1".into()),
         timeouts: gl_store::dynamodb::Timeouts::EMULATOR,
+        http_client: None,
     })
     .await;
     let app = TestApp::over(Arc::new(store), None);

@@ -144,6 +144,7 @@ async fn table(
         },
         endpoint,
         region,
+        http_client: None,
     };
     let store = DynamoStore::connect(&config).await;
     if create {
