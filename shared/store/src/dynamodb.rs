@@ -1,5 +1,7 @@
-//! The DynamoDB adapter. Reads are strongly consistent; a write of one op is a single
-//! conditional request, a write of several is one `TransactWriteItems`.
+//! The DynamoDB adapter. Reads are strongly consistent; a write of several ops is one
+//! `TransactWriteItems`, and so is a write of one op that a retry must not apply twice;
+//! other single writes are one plain request. The SDK retries what may be retried, within a
+//! deadline per HTTP request.
 
 use std::collections::HashMap;
 use std::sync::Arc;
