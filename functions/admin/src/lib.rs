@@ -13,16 +13,19 @@ mod storage_limit_exclusion;
 mod storage_limit_exclusions;
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route(
-            "/api/v4/namespaces/storage/limit_exclusions",
-            get(storage_limit_exclusions::index),
-        )
-        .route(
-            "/api/v4/namespaces/{id}/storage/limit_exclusion",
-            post(storage_limit_exclusion::create).delete(storage_limit_exclusion::destroy),
-        )
-        .with_state(state)
+    gl_http::request_log::family(
+        "admin",
+        Router::new()
+            .route(
+                "/api/v4/namespaces/storage/limit_exclusions",
+                get(storage_limit_exclusions::index),
+            )
+            .route(
+                "/api/v4/namespaces/{id}/storage/limit_exclusion",
+                post(storage_limit_exclusion::create).delete(storage_limit_exclusion::destroy),
+            )
+            .with_state(state),
+    )
 }
 
 /// `forbidden!('this API is for GitLab.com only') unless should_check_namespace_plan?`,

@@ -73,3 +73,40 @@ async fn wrong_token_through_api_gateway() {
         (401, r#"{"message":"401 Unauthorized"}"#.to_owned(), None)
     );
 }
+
+/// The same calls as CustomersDot makes them through the function's URL (`AuthType:
+/// AWS_IAM`): HTTP API v2 events, no stage, SigV4 headers that AWS checked before the
+/// function ran, and the application's own credential still checked as GitLab checks it.
+fn url_create_event(namespace: &str, token: &str) -> String {
+    include_str!("fixtures/url-create-exclusion.json")
+        .replace("{{NAMESPACE}}", namespace)
+        .replace("{{TOKEN}}", token)
+}
+
+#[tokio::test]
+async fn exclusions_through_the_function_url() {
+    let state = state().await;
+    assert_eq!(
+        invoke(&state, &url_create_event("10", TOKEN)).await,
+        (
+            201,
+            r#"{"id":1,"namespace_id":10,"namespace_name":"Group","reason":"a reason to exclude the Namespace"}"#.to_owned(),
+            None
+        )
+    );
+    assert_eq!(
+        invoke(&state, &url_create_event("group%2Fsubgroup", TOKEN)).await,
+        (
+            400,
+            r#"{"message":"400 Bad request - must use a root namespace"}"#.to_owned(),
+            None
+        )
+    );
+    let list = include_str!("fixtures/url-list-exclusions.json").replace("{{TOKEN}}", TOKEN);
+    let (status, body, total) = invoke(&state, &list).await;
+    assert_eq!((status, total.as_deref()), (200, Some("1")), "{body}");
+    assert_eq!(
+        invoke(&state, &url_create_event("10", "nope")).await,
+        (401, r#"{"message":"401 Unauthorized"}"#.to_owned(), None)
+    );
+}

@@ -56,6 +56,35 @@ async fn subscriptions_through_api_gateway() {
     );
 }
 
+/// CustomersDot's create through the function's URL (`AuthType: AWS_IAM`): an HTTP API v2
+/// event, no stage, SigV4 headers AWS checked before the function ran; the same answers as
+/// through the private API, the application's credential still checked as GitLab checks it.
+fn url_create_event(namespace: &str, token: &str) -> String {
+    include_str!("fixtures/url-create-subscription.json")
+        .replace("{{NAMESPACE}}", namespace)
+        .replace("{{TOKEN}}", token)
+}
+
+#[tokio::test]
+async fn subscriptions_through_the_function_url() {
+    let through_the_api = invoke(&state().await, &create_event("group%2Fsubgroup", TOKEN)).await;
+    let state = state().await;
+    let created = invoke(&state, &url_create_event("group%2Fsubgroup", TOKEN)).await;
+    assert_eq!(created, through_the_api);
+    assert_eq!(created.0, 201, "{}", created.1);
+    assert_eq!(
+        invoke(&state, &url_create_event("11", TOKEN)).await,
+        (
+            400,
+            r#"{"message":{"namespace_id":["has already been taken"]}}"#.to_owned()
+        )
+    );
+    assert_eq!(
+        invoke(&state, &url_create_event("10", "nope")).await,
+        (401, r#"{"message":"401 Unauthorized"}"#.to_owned())
+    );
+}
+
 #[tokio::test]
 async fn wrong_token_through_api_gateway() {
     let state = state().await;

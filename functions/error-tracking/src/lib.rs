@@ -14,9 +14,12 @@ use gl_http::{ApiError, AppState, Params};
 pub const TOKEN_HEADER: &str = "Gitlab-Error-Tracking-Token";
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/api/v4/internal/error_tracking/allowed", post(allowed))
-        .with_state(state)
+    gl_http::request_log::family(
+        "error-tracking",
+        Router::new()
+            .route("/api/v4/internal/error_tracking/allowed", post(allowed))
+            .with_state(state),
+    )
 }
 
 /// How much body a request its headers and query do not authenticate may send: its token can

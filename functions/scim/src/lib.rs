@@ -12,12 +12,16 @@ use axum::routing::{MethodRouter, any, get};
 use gl_http::{ApiError, AppState};
 
 mod access;
-mod attributes;
+// `attributes`, `params` and `username` are public (hidden) for infra/fuzz's targets.
+#[doc(hidden)]
+pub mod attributes;
 mod deprovision;
 mod discovery;
-mod params;
+#[doc(hidden)]
+pub mod params;
 mod resource;
-mod username;
+#[doc(hidden)]
+pub mod username;
 mod users;
 
 /// A SCIM path with methods it does not serve: SCIM's 405.
@@ -37,63 +41,66 @@ fn scim(route: MethodRouter<AppState>) -> MethodRouter<AppState> {
 
 /// Routes are spelled out whole for both bases, as the template's checks read them.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route(
-            "/api/scim/v2/groups/{group_path}/Users",
-            scim(get(users::index).post(users::create)),
-        )
-        .route(
-            "/api/scim/v2/groups/{group_path}/Users/{id}",
-            scim(get(users::show).patch(users::update).delete(users::destroy)),
-        )
-        .route(
-            "/api/scim/v2/groups/{group_path}/ServiceProviderConfig",
-            scim(get(discovery::service_provider)),
-        )
-        .route(
-            "/api/scim/v2/groups/{group_path}/ResourceTypes",
-            scim(get(discovery::resource_types)),
-        )
-        .route(
-            "/api/scim/v2/groups/{group_path}/ResourceTypes/{resource_type}",
-            scim(get(discovery::resource_type)),
-        )
-        .route(
-            "/api/scim/v2/groups/{group_path}/Schemas",
-            scim(get(discovery::schemas)),
-        )
-        .route(
-            "/api/scim/v2/groups/{group_path}/Schemas/{schema_id}",
-            scim(get(discovery::schema)),
-        )
-        .route(
-            "/api/scim/v2/application/Users",
-            scim(get(users::index).post(users::create)),
-        )
-        .route(
-            "/api/scim/v2/application/Users/{id}",
-            scim(get(users::show).patch(users::update).delete(users::destroy)),
-        )
-        .route(
-            "/api/scim/v2/application/ServiceProviderConfig",
-            scim(get(discovery::service_provider)),
-        )
-        .route(
-            "/api/scim/v2/application/ResourceTypes",
-            scim(get(discovery::resource_types)),
-        )
-        .route(
-            "/api/scim/v2/application/ResourceTypes/{resource_type}",
-            scim(get(discovery::resource_type)),
-        )
-        .route(
-            "/api/scim/v2/application/Schemas",
-            scim(get(discovery::schemas)),
-        )
-        .route(
-            "/api/scim/v2/application/Schemas/{schema_id}",
-            scim(get(discovery::schema)),
-        )
-        .route("/api/scim/v2/{*rest}", any(not_found))
-        .with_state(state)
+    gl_http::request_log::family(
+        "scim",
+        Router::new()
+            .route(
+                "/api/scim/v2/groups/{group_path}/Users",
+                scim(get(users::index).post(users::create)),
+            )
+            .route(
+                "/api/scim/v2/groups/{group_path}/Users/{id}",
+                scim(get(users::show).patch(users::update).delete(users::destroy)),
+            )
+            .route(
+                "/api/scim/v2/groups/{group_path}/ServiceProviderConfig",
+                scim(get(discovery::service_provider)),
+            )
+            .route(
+                "/api/scim/v2/groups/{group_path}/ResourceTypes",
+                scim(get(discovery::resource_types)),
+            )
+            .route(
+                "/api/scim/v2/groups/{group_path}/ResourceTypes/{resource_type}",
+                scim(get(discovery::resource_type)),
+            )
+            .route(
+                "/api/scim/v2/groups/{group_path}/Schemas",
+                scim(get(discovery::schemas)),
+            )
+            .route(
+                "/api/scim/v2/groups/{group_path}/Schemas/{schema_id}",
+                scim(get(discovery::schema)),
+            )
+            .route(
+                "/api/scim/v2/application/Users",
+                scim(get(users::index).post(users::create)),
+            )
+            .route(
+                "/api/scim/v2/application/Users/{id}",
+                scim(get(users::show).patch(users::update).delete(users::destroy)),
+            )
+            .route(
+                "/api/scim/v2/application/ServiceProviderConfig",
+                scim(get(discovery::service_provider)),
+            )
+            .route(
+                "/api/scim/v2/application/ResourceTypes",
+                scim(get(discovery::resource_types)),
+            )
+            .route(
+                "/api/scim/v2/application/ResourceTypes/{resource_type}",
+                scim(get(discovery::resource_type)),
+            )
+            .route(
+                "/api/scim/v2/application/Schemas",
+                scim(get(discovery::schemas)),
+            )
+            .route(
+                "/api/scim/v2/application/Schemas/{schema_id}",
+                scim(get(discovery::schema)),
+            )
+            .route("/api/scim/v2/{*rest}", any(not_found))
+            .with_state(state),
+    )
 }

@@ -271,6 +271,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     println!(
         "  curl -s -H 'Gitlab-Shell-Api-Request: {token}' http://{address}/api/v4/internal/check"
     );
+    // From here on, stdout has one JSON line per request, as each function writes in Lambda.
+    gl_http::request_log::write_to_stdout();
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -14,6 +14,8 @@ struct Server {
     child: Child,
     address: String,
     token: String,
+    /// What the server printed after its banner: one line per request.
+    lines: std::sync::mpsc::Receiver<String>,
 }
 
 impl Drop for Server {
@@ -34,17 +36,27 @@ fn start(args: &[&str]) -> Server {
         .expect("local-api starts");
     let stdout = child.stdout.take().unwrap();
     let mut address = None;
-    for line in BufReader::new(stdout).lines() {
+    let mut printed = BufReader::new(stdout).lines();
+    while let Some(line) = printed.next() {
         let line = line.expect("banner is text");
         if let Some(rest) = line.strip_prefix("serving GitLab's internal API on http://") {
             address = rest.split_whitespace().next().map(str::to_owned);
         }
         if let Some(start) = line.find("Gitlab-Shell-Api-Request: ") {
             let token = line[start + 26..].split('\'').next().unwrap().to_owned();
+            let (send, lines) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                for line in printed.map_while(Result::ok) {
+                    if send.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
             return Server {
                 child,
                 address: address.expect("address printed before the curl"),
                 token,
+                lines,
             };
         }
     }
@@ -116,6 +128,105 @@ async fn serves_the_demo_world_in_memory_with_a_working_curl() {
             .len(),
         32
     );
+}
+
+/// The local server prints one JSON line per request, as every function does in Lambda: its
+/// ids, family, route template, status, store round trips and times, and CloudWatch's metric
+/// directives. No path with its ids, no query, no credential.
+#[tokio::test]
+async fn every_request_is_one_log_line_without_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let server = start(&["--in-memory", "--data-dir", data_dir]);
+    let key = "AAAAC3NzaC1lZDI1NTE5AAAAIMzna5aq8PDltRbXkTJV8x951Pl7NXp3IYEEAI3XhPBb";
+    let agent_token = "glagent-demo-token-0123456789abcdef";
+    assert_eq!(
+        get(&server, "/api/v4/internal/discover?username=root")
+            .await
+            .0,
+        200
+    );
+    let with_correlation = format!(
+        "Gitlab-Shell-Api-Request: {}\r\nX-Request-Id: 01JCORRELATION\r\n",
+        server.token
+    );
+    assert_eq!(
+        raw_get(
+            &server,
+            &format!("/api/v4/internal/authorized_keys?key={key}"),
+            &with_correlation
+        )
+        .await
+        .0,
+        200
+    );
+    kas_get(
+        &server,
+        dir.path(),
+        "/api/v4/internal/kubernetes/agent_info",
+        agent_token,
+    )
+    .await;
+    raw_get(&server, "/api/v4/internal/discover?username=root", "").await;
+    get(
+        &server,
+        "/nowhere?private_token=glpat-demo-admin-token-0123456789",
+    )
+    .await;
+    // Other lines (the server's own log, in text) are checked for credentials too.
+    let mut lines: Vec<serde_json::Value> = Vec::new();
+    while lines.len() < 5 {
+        let line = server
+            .lines
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("a line per request");
+        for secret in [
+            key,
+            agent_token,
+            "glpat-demo-admin-token",
+            server.token.as_str(),
+        ] {
+            assert!(!line.contains(secret), "{line}");
+        }
+        if let Ok(request) = serde_json::from_str::<serde_json::Value>(&line) {
+            assert_eq!(request["message"], "request", "{line}");
+            lines.push(request);
+        }
+    }
+    let seen: Vec<(&str, &str, u64)> = lines
+        .iter()
+        .map(|line| {
+            (
+                line["family"].as_str().unwrap(),
+                line["route"].as_str().unwrap(),
+                line["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("shell", "GET /api/v4/internal/discover", 200),
+            ("shell", "GET /api/v4/internal/authorized_keys", 200),
+            ("kas", "GET /api/v4/internal/kubernetes/agent_info", 200),
+            ("shell", "GET /api/v4/internal/discover", 401),
+            ("unrouted", "unmatched", 404),
+        ]
+    );
+    assert_eq!(lines[1]["correlation_id"], "01JCORRELATION");
+    assert!(lines[0].get("correlation_id").is_none());
+    let mut ids = std::collections::HashSet::new();
+    for line in &lines {
+        assert!(ids.insert(line["request_id"].as_str().unwrap().to_owned()));
+        assert!(line["latency_ms"].as_f64().unwrap() >= line["store_ms"].as_f64().unwrap());
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            "GitLabInternalApi"
+        );
+    }
+    assert_eq!(lines[0]["store_round_trips"], 2, "{}", lines[0]);
+    assert_eq!(lines[3]["store_round_trips"], 0, "refused before the store");
+    assert_eq!(lines[3]["client_errors"], 1);
 }
 
 /// A KAS call as the agent server makes it: its JWT keyed with the data directory's KAS

@@ -111,7 +111,7 @@ impl From<StoreError> for ApiError {
 /// The cause of a 5xx, carried from the error to the logging middleware so it is logged once,
 /// at the boundary, with the request's method and path.
 #[derive(Clone, Debug)]
-struct FailureCause(String);
+pub(crate) struct FailureCause(pub(crate) String);
 
 impl ApiError {
     /// [`Self::Message`] with this status.
@@ -302,25 +302,6 @@ impl IntoResponse for ApiError {
         }
         response
     }
-}
-
-/// Logs every request's outcome once; server-side failures carry their cause, which the client
-/// never sees. Paths are logged without their query string: `/authorized_keys?key=` holds key
-/// material and other endpoints may carry tokens.
-pub(crate) async fn log_failures(request: Request, next: Next) -> Response {
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let started = std::time::Instant::now();
-    let response = next.run(request).await;
-    let status = response.status().as_u16();
-    let micros = started.elapsed().as_micros() as u64;
-    match response.extensions().get::<FailureCause>() {
-        Some(FailureCause(cause)) => {
-            tracing::error!(%method, %path, status, micros, cause = %cause, "request failed");
-        }
-        None => tracing::debug!(%method, %path, status, micros, "request"),
-    }
-    response
 }
 
 /// A panic in a handler is GitLab's `500 Internal Server Error` for that request only: the

@@ -36,6 +36,7 @@ pub async fn handle(router: Router, request: lambda_http::Request) -> Response {
 pub use lambda_http::Error;
 
 pub async fn run(router: Router) -> Result<(), lambda_http::Error> {
+    crate::request_log::write_to_stdout();
     let router = crate::with_gitlab_fallbacks(router);
     lambda_http::run(lambda_http::service_fn(
         move |request: lambda_http::Request| {

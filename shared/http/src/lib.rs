@@ -9,6 +9,7 @@ pub mod error;
 pub mod grape;
 pub mod lambda;
 pub mod params;
+pub mod request_log;
 pub mod secrets;
 pub mod seed;
 pub mod state;
@@ -30,15 +31,15 @@ use axum::Router;
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// Adds what every deployed router needs around the family routes: GitLab's JSON answers for
-/// unknown paths and methods, a 500 for a panic (the process goes on), request tracing, and
-/// each answer's cost in a `Server-Timing` header.
+/// unknown paths and methods, a 500 for a panic (the process goes on), each answer's cost in a
+/// `Server-Timing` header, and one log line per request.
 pub fn with_gitlab_fallbacks(router: Router) -> Router {
     router
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn(error::catch_panics))
-        .layer(axum::middleware::from_fn(error::log_failures))
         .layer(axum::middleware::from_fn(timing::server_timing))
+        .layer(axum::middleware::from_fn(request_log::log_request))
 }
 
 /// Logs as GitLab does: JSON lines in Lambda (CloudWatch), compact text locally; levels from

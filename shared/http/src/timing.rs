@@ -25,6 +25,12 @@ pub(crate) async fn server_timing(request: Request, next: Next) -> Response {
         response.headers_mut().insert(SERVER_TIMING, value);
     }
     response
+        .extensions_mut()
+        .insert(crate::request_log::StoreCost {
+            rounds: store.rounds(),
+            busy: store.busy(),
+        });
+    response
 }
 
 /// Milliseconds with three decimals, from whole microseconds (no float formatting on every

@@ -34,6 +34,13 @@ pub fn capture() {
             .flatten_event(true)
             .with_writer(|| Capture)
             .try_init();
+        gl_http::request_log::write_to(|line| {
+            let mut lines = LINES
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            lines.push_str(line);
+            lines.push('\n');
+        });
     });
 }
 
