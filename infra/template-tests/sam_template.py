@@ -19,6 +19,7 @@ PARAMETERS = {
     "ShellSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gitlab-shell-AbCdEf",
     "KasSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gitlab-kas-AbCdEf",
     "ErrorTrackingTokenArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:opstrace-AbCdEf",
+    "CustomersDotPrincipal": "arn:aws:iam::210987654321:role/CustomersDotBilling",
     "AWS::Region": "eu-west-1",
     "AWS::AccountId": "123456789012",
     "AWS::Partition": "aws",
