@@ -27,8 +27,12 @@ use crate::gitlab_com_only;
 const REASON_MAX_CHARS: usize = 255;
 
 /// Writes that lose a race (another exclusion took the next id) read again and retry this
-/// many times before answering 500.
-const WRITE_ATTEMPTS: usize = 5;
+/// many times before answering 500. Exclusions of different namespaces race for the one id
+/// sequence, and a create loses once for each exclusion stored beside it, so a create needs as
+/// many attempts as there are creates in flight (with 5, 7 of 24 creates of 16 namespaces at
+/// once answered 500). A race is lost only to an exclusion that was stored, so this bound is
+/// never reached unless that many creates run at once; it only caps what one create can spend.
+const WRITE_ATTEMPTS: usize = 32;
 
 /// Authenticates and finds the namespace with its exclusion, in two round trips: the route of
 /// a full path is read beside the token, the namespace and its exclusion beside the user.

@@ -68,12 +68,32 @@ pub fn last_owner(members: &[Member], identity: &ScimIdentity) -> bool {
     owners == [identity.user_id]
 }
 
+/// Another Owner than `identity`'s user, when that user is an Owner.
+fn other_owner(members: &[Member], identity: &ScimIdentity) -> Option<gl_model::UserId> {
+    let owners = || {
+        members
+            .iter()
+            .filter(|member| member.access_level == AccessLevel::Owner)
+    };
+    owners()
+        .any(|member| member.user_id == identity.user_id)
+        .then(|| {
+            owners()
+                .map(|member| member.user_id)
+                .find(|user_id| *user_id != identity.user_id)
+        })
+        .flatten()
+}
+
 /// Deactivates an identity: a group's member leaves the group, an instance user is blocked.
+/// An Owner leaves only while another Owner of `members` (as read) is still a member; a
+/// removal that raced that Owner's is a `ConditionFailed`, and the caller reads again.
 pub async fn deprovision(
     state: &AppState,
     base: &ScimBase,
     provider: &ScimProvider,
     identity: &ScimIdentity,
+    members: &[Member],
 ) -> Result<(), StoreError> {
     let deactivated = ScimIdentity {
         active: false,
@@ -81,7 +101,12 @@ pub async fn deprovision(
         ..identity.clone()
     };
     let (membership, blocked) = match base {
-        ScimBase::Group(_) => (Membership::Remove, None),
+        ScimBase::Group(_) => (
+            Membership::Remove {
+                keeping_owner: other_owner(members, identity),
+            },
+            None,
+        ),
         ScimBase::Instance => (Membership::Keep, Some(true)),
     };
     state

@@ -22,6 +22,15 @@ use crate::username;
 /// Writes that lose a race read again and retry this many times.
 const WRITE_ATTEMPTS: usize = 3;
 
+/// Creates that lose a race read again and retry this many times. Every new user takes the
+/// next user and namespace ids, so creates of different users race for the same two
+/// sequence items, and a create loses once for each create stored beside it: an identity
+/// provider that provisions users in parallel needs as many attempts as it has creates in
+/// flight (with [`WRITE_ATTEMPTS`], 13 of 20 distinct users created at once were refused).
+/// A race is lost only to a write that was stored, so this bound is never reached unless that
+/// many creates run at once; it only caps what one create can spend.
+const CREATE_ATTEMPTS: usize = 32;
+
 /// `Kaminari`'s default page size, and the largest `count` GitLab serves.
 const DEFAULT_COUNT: i64 = 20;
 const MAX_COUNT: i64 = 100;
@@ -166,7 +175,7 @@ pub async fn create(
     let digest = request.token_digest();
     let extern_uid = wanted.extern_uid.clone().unwrap_or_default();
     let email = wanted.email.clone().unwrap_or_default();
-    for _ in 0..WRITE_ATTEMPTS {
+    for _ in 0..CREATE_ATTEMPTS {
         let (access, target) = scim
             .provisioning_target(&request.base, &digest, &extern_uid, &email, &candidates)
             .await?;
@@ -340,7 +349,7 @@ pub async fn update(
             if last_owner(&members, &identity) {
                 return Err(updating_error());
             }
-            deprovision(&state, &request.base, &provider, &identity).await
+            deprovision(&state, &request.base, &provider, &identity, &members).await
         } else if !identity.active {
             let reactivated = ScimIdentity {
                 active: true,
@@ -429,7 +438,7 @@ pub async fn destroy(
                 ),
             ));
         }
-        match deprovision(&state, &request.base, &provider, &identity).await {
+        match deprovision(&state, &request.base, &provider, &identity, &members).await {
             Ok(()) => return Ok(StatusCode::NO_CONTENT.into_response()),
             Err(StoreError::ConditionFailed) => continue,
             Err(err) => return Err(err.into()),

@@ -1,6 +1,6 @@
 //! Add-on purchases (`billing` function): create, show and update on both mounts, GitLab's
-//! order of checks and every error body, who may call, concurrent updates, and the
-//! round-trip budgets.
+//! order of checks and every error body, who may call, and the round-trip budgets (writers at
+//! once: `concurrency.rs`).
 
 use axum::http::Method;
 use serde_json::{Value, json};
@@ -31,7 +31,6 @@ on_both_backends!(
     purchases_are_created_shown_and_updated,
     errors_are_answered_in_gitlabs_order,
     only_admins_and_customers_dot_may_call,
-    concurrent_updates_lose_nothing,
 );
 
 async fn purchases_are_created_shown_and_updated(app: TestApp) {
@@ -269,40 +268,4 @@ async fn only_admins_and_customers_dot_may_call(app: TestApp) {
     ))
     .await
     .assert_snapshot(403, "forbidden");
-}
-
-async fn concurrent_updates_lose_nothing(app: TestApp) {
-    let target = path(GROUP, "code_suggestions");
-    // Two creates at once: exactly one stores, the other is told it exists.
-    let body = duo_pro();
-    let (first, second) = tokio::join!(
-        app.as_portal(Method::POST, &target, Some(&body)),
-        app.as_portal(Method::POST, &target, Some(&body)),
-    );
-    let mut statuses = [first.status.as_u16(), second.status.as_u16()];
-    statuses.sort_unstable();
-    assert_eq!(statuses, [201, 400], "{} / {}", first.text, second.text);
-
-    let dates = |extra: Value| {
-        let mut body = json!({"started_on": "2026-01-15", "expires_on": "2027-01-15"});
-        body.as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
-        body
-    };
-    let (app, target) = (&app, target.as_str());
-    let put = |body: Value| async move { app.as_portal(Method::PUT, target, Some(&body)).await };
-    let answers = tokio::join!(
-        put(dates(json!({"quantity": 40}))),
-        put(dates(json!({"trial": true}))),
-        put(dates(json!({"purchase_xid": "A-S00099999"}))),
-    );
-    for answer in [answers.0, answers.1, answers.2] {
-        assert_eq!(answer.status.as_u16(), 200, "{}", answer.text);
-    }
-    let shown = app.as_portal(Method::GET, target, None).await.json();
-    assert_eq!(
-        (&shown["quantity"], &shown["trial"], &shown["purchase_xid"]),
-        (&json!(40), &json!(true), &json!("A-S00099999"))
-    );
 }

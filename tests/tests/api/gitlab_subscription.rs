@@ -1,6 +1,7 @@
 //! Namespaces' GitLab subscriptions (`billing` function): CustomersDot's JWT against a
 //! stand-in portal and admin tokens, namespaces by id or full path, the entity's plan, seat
-//! and billing fields, every error body, concurrent updates, and the round-trip budgets.
+//! and billing fields, every error body, updates that keep losing races, and the round-trip
+//! budgets (writers at once: `concurrency.rs`).
 
 use axum::http::Method;
 use serde_json::{Value, json};
@@ -42,7 +43,6 @@ on_both_backends!(
     customers_dot_tokens_are_verified_against_the_portal,
     admin_tokens_are_accepted_as_for_the_admin_endpoints,
     owners_may_read_their_namespaces_subscription,
-    concurrent_updates_lose_nothing,
     updates_that_keep_losing_races_answer_409,
 );
 
@@ -401,51 +401,6 @@ async fn owners_may_read_their_namespaces_subscription(app: TestApp) {
         Some(&json!({"seats": 1})),
     );
     app.send(alice_put).await.assert_snapshot(403, "forbidden");
-}
-
-async fn concurrent_updates_lose_nothing(app: TestApp) {
-    // Two creates at once: the write's condition lets exactly one through.
-    let body = json!({"start_date": "2026-01-01", "seats": 1});
-    let personal = path("2");
-    let (first, second) = tokio::join!(
-        as_portal(&app, Method::POST, &personal, Some(&body)),
-        as_portal(&app, Method::POST, &personal, Some(&body)),
-    );
-    let mut statuses = [first.status.as_u16(), second.status.as_u16()];
-    statuses.sort_unstable();
-    assert_eq!(statuses, [201, 400], "{} / {}", first.text, second.text);
-    let refused = if first.status.as_u16() == 400 {
-        first
-    } else {
-        second
-    };
-    refused.assert_snapshot(400, "gitlab_subscription_already_taken");
-
-    as_portal(&app, Method::POST, &path(GROUP), Some(&premium()))
-        .await
-        .assert_snapshot(201, "gitlab_subscription_created_premium");
-    let app = &app;
-    let put =
-        |body: Value| async move { as_portal(app, Method::PUT, &path(GROUP), Some(&body)).await };
-    let answers = tokio::join!(
-        put(json!({"seats": 20})),
-        put(json!({"max_seats_used": 25})),
-        put(json!({"auto_renew": false})),
-        put(json!({"end_date": "2037-06-30"})),
-    );
-    for answer in [answers.0, answers.1, answers.2, answers.3] {
-        assert_eq!(answer.status.as_u16(), 200, "{}", answer.text);
-    }
-    let shown = as_portal(app, Method::GET, &path(GROUP), None).await.json();
-    assert_eq!(
-        shown,
-        json!({"plan": {"code": "premium", "name": "Premium", "trial": false, "auto_renew": false,
-                        "upgradable": true, "exclude_guests": false},
-               "usage": {"seats_in_subscription": 20, "seats_in_use": 0, "max_seats_used": 25,
-                         "seats_owed": 5},
-               "billing": {"subscription_start_date": "2026-01-15",
-                           "subscription_end_date": "2037-06-30", "trial_ends_on": null}})
-    );
 }
 
 /// Someone else always writes a subscription between its read and its versioned write:

@@ -13,6 +13,7 @@ mod authorized_keys;
 mod bounded;
 mod captured_logs;
 mod check;
+mod concurrency;
 mod discover;
 mod error_tracking;
 mod faults;

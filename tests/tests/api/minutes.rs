@@ -1,6 +1,6 @@
 //! Compute minute packs (`billing` function): packs idempotent per purchase, all or nothing,
 //! unique across namespaces; moves in one transaction, also when one fails halfway; who may
-//! call; and the round-trip budgets.
+//! call; and the round-trip budgets (writers at once: `concurrency.rs`).
 
 use axum::http::Method;
 use serde_json::{Value, json};
@@ -54,7 +54,6 @@ on_both_backends!(
     packs_are_created_once_per_purchase,
     packs_are_saved_all_or_nothing,
     errors_are_answered_as_gitlab_does,
-    concurrent_duplicate_packs_make_one,
     packs_move_together,
     a_move_that_fails_halfway_changes_nothing,
     only_admins_and_customers_dot_may_call,
@@ -177,33 +176,6 @@ async fn errors_are_answered_as_gitlab_does(app: TestApp) {
             .await
             .assert_snapshot_for(status, name, format!("{source} -> {target}"));
     }
-}
-
-async fn concurrent_duplicate_packs_make_one(app: TestApp) {
-    let body = packs(&[pack("C-0001", 10), pack("C-0002", 20)]);
-    let (group, alice) = (path(GROUP), path(ALICE));
-    let (first, second) = tokio::join!(
-        app.as_portal(Method::POST, &group, Some(&body)),
-        app.as_portal(Method::POST, &group, Some(&body)),
-    );
-    first.assert_snapshot(201, "minutes_created_concurrently");
-    second.assert_snapshot(201, "minutes_created_concurrently");
-    assert_eq!(held(&app, 10).await, ["C-0001", "C-0002"]);
-
-    // The same new purchase for two namespaces at once: one holds it, the other is refused.
-    let body = packs(&[pack("C-0003", 30)]);
-    let (group, alice) = tokio::join!(
-        app.as_portal(Method::POST, &group, Some(&body)),
-        app.as_portal(Method::POST, &alice, Some(&body)),
-    );
-    let mut statuses = [group.status.as_u16(), alice.status.as_u16()];
-    statuses.sort_unstable();
-    assert_eq!(statuses, [201, 400], "{} / {}", group.text, alice.text);
-    let holders = [held(&app, 10).await, held(&app, 2).await]
-        .iter()
-        .filter(|held| held.contains(&"C-0003".to_owned()))
-        .count();
-    assert_eq!(holders, 1);
 }
 
 async fn packs_move_together(app: TestApp) {

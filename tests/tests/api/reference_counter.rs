@@ -11,7 +11,6 @@ const NEW: &str = "2222222222222222222222222222222222222222";
 on_both_backends!(
     counts_pushes_in_and_out,
     an_expired_counter_starts_again,
-    concurrent_hooks_leave_the_counter_exact,
     post_receive_links_merge_requests_for_pushed_branches,
     hooks_need_the_shell_jwt_and_stay_in_budget
 );
@@ -72,38 +71,6 @@ async fn an_expired_counter_starts_again(app: TestApp) {
     )
     .await;
     assert_eq!(counter(&app, "project-28").await, 2);
-}
-
-/// `times` GitLab Shell POSTs of `body` to `path`, all in flight at once: their statuses.
-async fn concurrently(
-    app: &std::sync::Arc<TestApp>,
-    times: usize,
-    path: &'static str,
-    body: &serde_json::Value,
-) -> Vec<u16> {
-    let calls: Vec<_> = (0..times)
-        .map(|_| {
-            let (app, body) = (app.clone(), body.clone());
-            tokio::spawn(async move { app.shell_post(path, &body).await.status.as_u16() })
-        })
-        .collect();
-    let mut statuses = Vec::new();
-    for call in calls {
-        statuses.push(call.await.unwrap());
-    }
-    statuses
-}
-
-async fn concurrent_hooks_leave_the_counter_exact(app: TestApp) {
-    let app = std::sync::Arc::new(app);
-    let pre = json!({"gl_repository": "project-27"});
-    let ups = concurrently(&app, 40, "/api/v4/internal/pre_receive", &pre).await;
-    assert!(ups.iter().all(|status| *status == 200), "{ups:?}");
-    assert_eq!(counter(&app, "project-27").await, 40);
-    let post = json!({"gl_repository": "project-27", "identifier": "user-2", "changes": "", "push_options": null});
-    let downs = concurrently(&app, 25, "/api/v4/internal/post_receive", &post).await;
-    assert!(downs.iter().all(|status| *status == 200), "{downs:?}");
-    assert_eq!(counter(&app, "project-27").await, 15);
 }
 
 async fn post_receive_links_merge_requests_for_pushed_branches(app: TestApp) {

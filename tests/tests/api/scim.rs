@@ -1,6 +1,6 @@
 //! SCIM (`scim` function): Okta's and Microsoft Entra ID's request sequences with their own
-//! headers and bodies, GitLab's order of checks and every error body, concurrent creates,
-//! paging over 250 identities, and the round-trip budgets.
+//! headers and bodies, GitLab's order of checks and every error body, paging over 250
+//! identities, and the round-trip budgets (writers at once: `concurrency.rs`).
 
 use axum::body::Body;
 use axum::http::{Method, Request};
@@ -119,7 +119,6 @@ on_both_backends!(
     existing_users_are_linked_and_checks_come_in_gitlabs_order,
     errors_are_scim_errors,
     the_last_owner_stays,
-    concurrent_creates_make_one_user,
     lists_page_over_250_identities,
 );
 
@@ -577,33 +576,6 @@ async fn the_last_owner_stays(app: TestApp) {
     group_call(&app, Method::GET, "/Users/root-idp", None)
         .await
         .assert_scim_snapshot(200, "scim_linked_root");
-}
-
-async fn concurrent_creates_make_one_user(app: TestApp) {
-    let body = okta_user("dup-1", "dup", "dup@example.com");
-    let (first, second) = tokio::join!(
-        group_call(&app, Method::POST, "/Users", Some(&body)),
-        group_call(&app, Method::POST, "/Users", Some(&body)),
-    );
-    first.assert_scim_snapshot(201, "scim_duplicate_created");
-    second.assert_scim_snapshot(201, "scim_duplicate_created");
-    // Two identities wanting one new user: one user, one identity; the other is refused.
-    let (a, b) = (
-        okta_user("race-a", "racer", "racer@example.com"),
-        okta_user("race-b", "racer", "racer@example.com"),
-    );
-    let (first, second) = tokio::join!(
-        group_call(&app, Method::POST, "/Users", Some(&a)),
-        group_call(&app, Method::POST, "/Users", Some(&b)),
-    );
-    let mut statuses = [first.status.as_u16(), second.status.as_u16()];
-    statuses.sort_unstable();
-    assert_eq!(statuses, [201, 409], "{} / {}", first.text, second.text);
-    let listed = group_call(&app, Method::GET, "/Users", None).await.json();
-    assert_eq!(listed["totalResults"], json!(2), "{listed}");
-    let racer = user_id_by_email(&app, "racer@example.com").await.unwrap();
-    let dup = user_id_by_email(&app, "dup@example.com").await.unwrap();
-    assert_ne!(racer, dup);
 }
 
 async fn lists_page_over_250_identities(app: TestApp) {

@@ -84,7 +84,6 @@ on_both_backends!(
     the_token_matrix,
     gitlab_com_only,
     round_trips_within_budget,
-    concurrent_exclusions_get_distinct_ids_and_one_per_namespace,
 );
 
 async fn exclusions_are_created_listed_and_removed(app: TestApp) {
@@ -464,28 +463,4 @@ async fn round_trips_within_budget(app: TestApp) {
     )
     .await;
     assert_eq!(app.take_round_trips(), 0);
-}
-
-async fn concurrent_exclusions_get_distinct_ids_and_one_per_namespace(app: TestApp) {
-    let body = json!({"reason": "r"});
-    let (a, b, c, d) = tokio::join!(
-        create(&app, "10", &body),
-        create(&app, "1", &body),
-        create(&app, "2", &body),
-        create(&app, "10", &body),
-    );
-    let statuses = [&a, &b, &c, &d].map(|r| r.status.as_u16());
-    assert_eq!(statuses[1..3], [201, 201], "{statuses:?}");
-    let mut group = [statuses[0], statuses[3]];
-    group.sort_unstable();
-    assert_eq!(group, [201, 400], "one exclusion per namespace");
-    let listed = list(&app, "").await.json();
-    let mut ids: Vec<i64> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["id"].as_i64().unwrap())
-        .collect();
-    ids.sort_unstable();
-    assert_eq!(ids, [1, 2, 3]);
 }

@@ -87,8 +87,12 @@ pub enum UserLookup {
 pub enum Membership {
     /// Add the provider's default role unless the user is a member already.
     Ensure,
-    /// Remove it.
-    Remove,
+    /// Remove it. A removed Owner names another Owner (`keeping_owner`) whose membership the
+    /// removal requires to still exist: two Owners deprovisioned at once each read the other
+    /// as staying, and without the check both would leave the group with none.
+    Remove {
+        keeping_owner: Option<UserId>,
+    },
     Keep,
 }
 

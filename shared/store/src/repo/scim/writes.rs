@@ -33,16 +33,25 @@ impl Scim<'_> {
         provider: &ScimProvider,
         user_id: UserId,
         membership: Membership,
-    ) -> Option<WriteOp> {
-        let group_id = provider.group_id()?;
+    ) -> Vec<WriteOp> {
+        let Some(group_id) = provider.group_id() else {
+            return Vec::new();
+        };
         let key = keys::namespace_member(group_id, user_id);
         match membership {
-            Membership::Keep => None,
-            Membership::Remove => Some(WriteOp::Delete {
-                key,
-                condition: Condition::None,
-            }),
-            Membership::Ensure => Some(WriteOp::Update {
+            Membership::Keep => Vec::new(),
+            Membership::Remove { keeping_owner } => {
+                let mut ops = vec![WriteOp::Delete {
+                    key,
+                    condition: Condition::None,
+                }];
+                ops.extend(keeping_owner.map(|owner| WriteOp::Check {
+                    key: keys::namespace_member(group_id, owner),
+                    condition: Condition::Exists,
+                }));
+                ops
+            }
+            Membership::Ensure => vec![WriteOp::Update {
                 key,
                 add: Vec::new(),
                 set: Vec::new(),
@@ -54,7 +63,7 @@ impl Scim<'_> {
                     ),
                 ],
                 condition: Condition::None,
-            }),
+            }],
         }
     }
 
