@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what it needs, starts the DynamoDB emulator on loopback, then runs
-# format and lint checks, the template checks, the whole test suite on both backends, and a real
-# SCIM client (scim2-tester) and Schemathesis (from openapi.yaml) against the local server.
+# format and lint checks, the template checks, the whole test suite on both backends, the parser
+# fuzz targets (cargo-fuzz), and a real SCIM client (scim2-tester) and Schemathesis (from
+# openapi.yaml) against the local server.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source infra/tools.sh
@@ -26,6 +27,8 @@ read -r passed failed < <(awk '/^test result:/ {
 } END { print p + 0, f + 0 }' "$log")
 rm -f "$log"
 echo "tests: $passed passed, $failed failed"
+echo "==> cargo fuzz: every parser target, ${FUZZ_SECONDS:-20} s each (infra/fuzz.sh)"
+bash infra/fuzz.sh
 echo "==> function binaries within their size ceilings (release build)"
 bash infra/binary-sizes.sh
 echo "==> SCIM conformance: scim2-tester against the local server"

@@ -28,26 +28,33 @@ async fn check_gitaly_client_context(params: &Params, state: &ShellState) -> Res
     let Some(encoded) = params.text("gitaly_client_context_bin") else {
         return Ok(());
     };
+    if let Some(id) = scoped_user_id(&encoded)?
+        && state.app.repo.identity().user_by_id(id).await?.is_none()
+    {
+        // `not_found!("User ID #{id} not found")`: the resource-name quirk appends "Not Found".
+        return Err(ApiError::message(
+            axum::http::StatusCode::NOT_FOUND,
+            format!("404 User ID {id} not found Not Found"),
+        ));
+    }
+    Ok(())
+}
+
+/// Decodes `gitaly_client_context_bin` as GitLab does (Ruby's lenient `Base64.decode64`, then
+/// JSON that must be an object): the id of the user its `scoped-user-id` names, which must
+/// exist, or `None` when it names none. Pure, so the fuzzer drives it without a store.
+#[doc(hidden)]
+pub fn scoped_user_id(encoded: &str) -> Result<Option<i64>, ApiError> {
     let malformed = || ApiError::BadRequest(Some("malformed gitaly_client_context_bin".to_owned()));
     let context: Value =
-        serde_json::from_slice(&ruby::decode64(&encoded)).map_err(|_| malformed())?;
+        serde_json::from_slice(&ruby::decode64(encoded)).map_err(|_| malformed())?;
     let Value::Object(context) = context else {
         return Err(ApiError::BadRequest(Some(
             "Decoded gitaly_client_context_bin is not a valid JSON object".to_owned(),
         )));
     };
-    if let Some(scoped) = context
+    Ok(context
         .get("scoped-user-id")
         .filter(|v| ruby::is_present(v))
-    {
-        let id = ruby::to_i(scoped);
-        if state.app.repo.identity().user_by_id(id).await?.is_none() {
-            // `not_found!("User ID #{id} not found")`: the resource-name quirk appends "Not Found".
-            return Err(ApiError::message(
-                axum::http::StatusCode::NOT_FOUND,
-                format!("404 User ID {id} not found Not Found"),
-            ));
-        }
-    }
-    Ok(())
+        .map(ruby::to_i))
 }

@@ -50,9 +50,11 @@ fn check_lifetime(lifetime: &Lifetime, leeway: i64) -> Result<(), AuthError> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs() as i64);
-    let from_issue = lifetime.iat.map(|iat| lifetime.exp - iat);
+    // Saturating: an `iat` or `exp` near the ends of i64 means a lifetime too long to count,
+    // not an overflow (a panic, or a wrapped negative lifetime that would pass).
+    let from_issue = lifetime.iat.map(|iat| lifetime.exp.saturating_sub(iat));
     if from_issue.is_some_and(|life| life > MAX_JWT_LIFETIME_SECONDS)
-        || lifetime.exp - now > MAX_JWT_LIFETIME_SECONDS + leeway
+        || lifetime.exp.saturating_sub(now) > MAX_JWT_LIFETIME_SECONDS + leeway
     {
         return Err(AuthError::InvalidToken(format!(
             "the token lives longer than {MAX_JWT_LIFETIME_SECONDS} s"
@@ -353,6 +355,26 @@ mod tests {
             kas.verify(Some(kas_claims(Some(now() + 30)).as_bytes())),
             Ok(())
         );
+    }
+
+    /// `exp - iat` overflowed: a panic with overflow checks, and without them a wrapped
+    /// negative lifetime that passed (infra/fuzz's `jwt` target, corpus `signed-shell-iat-min`).
+    #[test]
+    fn lifetimes_from_extreme_iat_or_exp_are_refused_without_overflow() {
+        let hs = || Header::new(Algorithm::HS256);
+        for (iat, exp) in [(i64::MIN, now() + 60), (-1, i64::MAX), (i64::MIN, i64::MAX)] {
+            let claims = serde_json::json!({"iss": "gitlab-shell", "iat": iat, "exp": exp});
+            assert!(verify(&sign(hs(), claims, SECRET)).is_err(), "{iat} {exp}");
+            let key = [7u8; 32];
+            let claims =
+                serde_json::json!({"iss": "gitlab-kas", "aud": "gitlab", "iat": iat, "exp": exp});
+            assert!(
+                KasJwtVerifier::new(&key)
+                    .verify(Some(sign(hs(), claims, &key).as_bytes()))
+                    .is_err(),
+                "{iat} {exp}"
+            );
+        }
     }
 
     #[test]
