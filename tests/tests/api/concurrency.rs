@@ -41,6 +41,7 @@ use axum::body::Body;
 use axum::http::{Method, Request};
 use serde_json::{Value, json};
 
+use crate::minutes::held;
 use crate::support::*;
 
 /// Rounds per rule on the embedded store. A lost update needs two writers to read before
@@ -500,26 +501,6 @@ fn create_packs(namespace: i64, packs: &[Value]) -> Request<Body> {
         &customers_dot_token(),
         Some(&json!({ "packs": packs })),
     )
-}
-
-/// The purchases a namespace holds, as stored, sorted.
-async fn held(app: &TestApp, namespace: i64) -> Vec<String> {
-    let read = app
-        .repo
-        .billing()
-        .minutes_move(Some(namespace), None)
-        .await
-        .unwrap();
-    let mut held: Vec<String> = read
-        .packs
-        .iter()
-        .map(|pack| {
-            assert_eq!(pack.namespace_id, namespace, "{pack:?}");
-            pack.purchase_xid.clone()
-        })
-        .collect();
-    held.sort();
-    held
 }
 
 /// The same packs created at once make one each, every writer answered with them; distinct

@@ -30,8 +30,8 @@ fn packs(packs: &[Value]) -> Value {
     json!({ "packs": packs })
 }
 
-/// The purchases a namespace holds, as stored.
-async fn held(app: &TestApp, namespace: i64) -> Vec<String> {
+/// The purchases a namespace holds, as stored, sorted.
+pub(crate) async fn held(app: &TestApp, namespace: i64) -> Vec<String> {
     let read = app
         .repo
         .billing()
