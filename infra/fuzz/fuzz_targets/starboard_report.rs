@@ -15,29 +15,10 @@
 use gl_fuzz::Request;
 use gl_http::Params;
 use kas::starboard_vulnerability::{
-    MAX_IDENTIFIERS, MAX_REPORT_BYTES, MAX_SCAN_UUIDS, finding_uuid, read_report, read_scan_uuids,
+    CONFIDENCES, MAX_IDENTIFIERS, MAX_REPORT_BYTES, MAX_SCAN_UUIDS, SEVERITIES, finding_uuid,
+    read_report, read_scan_uuids,
 };
 use libfuzzer_sys::fuzz_target;
-
-const SEVERITIES: [&str; 7] = [
-    "undefined",
-    "info",
-    "unknown",
-    "low",
-    "medium",
-    "high",
-    "critical",
-];
-const CONFIDENCES: [&str; 8] = [
-    "undefined",
-    "ignore",
-    "unknown",
-    "experimental",
-    "low",
-    "medium",
-    "high",
-    "confirmed",
-];
 
 fn refused(err: &gl_http::ApiError) {
     assert_eq!(err.status().as_u16(), 400, "{err:?}");
